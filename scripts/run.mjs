@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// Entry point of the README's commands (`npm run dev`, `npm test`, `npm run bench`,
+// `npm run chaos`). Plain Node with no dependencies, so it runs on a fresh machine: it installs
+// the npm toolchain (Deno, Supabase CLI) and, for tests, pgTAP, then hands over to Deno.
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const mode = process.argv[2];
+const rest = process.argv.slice(3);
+const entry = {
+  dev: ["run", "-A", "localstack/main.ts"],
+  test: ["run", "-A", "scripts/test.ts"],
+  chaos: ["run", "-A", "scripts/test.ts", "--chaos"],
+  bench: ["run", "-A", "bench/main.ts"],
+}[mode];
+if (!entry) {
+  console.error(`usage: node scripts/run.mjs dev|test|chaos|bench`);
+  process.exit(2);
+}
+
+function log(msg) {
+  console.error(`[setup] ${msg}`);
+}
+
+function ensureNodeModules() {
+  const deno = join(root, "node_modules", ".bin", "deno");
+  const lock = join(root, "package-lock.json");
+  const marker = join(root, "node_modules", ".package-lock.json");
+  const stale = !existsSync(deno) || !existsSync(join(root, "node_modules", ".bin", "supabase")) ||
+    (existsSync(marker) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000);
+  if (!stale) return;
+  log("installing npm toolchain (deno, supabase CLI): npm ci");
+  execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
+}
+
+function has(cmd) {
+  try {
+    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pgtapInstalled() {
+  try {
+    const out = execFileSync("sh", ["-c", "ls /usr/share/postgresql/*/extension/pgtap.control"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    return out.trim().length > 0;
+  } catch {
+    return false;
+  }
+}
+
+function ensurePgTap() {
+  if (pgtapInstalled() && has("pg_prove")) return;
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (!isRoot) {
+    console.error(
+      "pgTAP is missing. Install it with:\n  sudo apt-get install -y postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl",
+    );
+    process.exit(1);
+  }
+  const major = execFileSync("sh", ["-c", "ls /usr/lib/postgresql | sort -n | tail -1"], {
+    encoding: "utf8",
+  }).trim() || "15";
+  log(`installing pgTAP for PostgreSQL ${major} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+  execFileSync(
+    "apt-get",
+    ["install", "-y", "-qq", `postgresql-${major}-pgtap`, "libtap-parser-sourcehandler-pgtap-perl"],
+    { stdio: "inherit", env },
+  );
+}
+
+ensureNodeModules();
+if (mode === "test" || mode === "chaos") ensurePgTap();
+
+// DENO_NO_PACKAGE_JSON: package.json only carries the npm toolchain; Deno resolves its own
+// dependencies from import_map.json and must not re-link node_modules under npm's feet.
+const child = spawn(join(root, "node_modules", ".bin", "deno"), [...entry, ...rest], {
+  cwd: root,
+  stdio: "inherit",
+  env: { ...process.env, DENO_NO_PACKAGE_JSON: "1", DENO_NO_UPDATE_CHECK: "1" },
+});
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
