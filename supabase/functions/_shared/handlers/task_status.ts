@@ -1,0 +1,60 @@
+// GET /task-status/{job_id}: the job as the app sees it, read from the database only (it never
+// calls a provider and never writes). Private outputs get freshly minted signed URLs, signed
+// with the caller's own token. DELETE (or POST …/cancel) cancels the caller's job.
+import type { Context } from "hono";
+import type { AppEnv } from "../app.ts";
+import type { Db } from "../db.ts";
+import { ApiError, badRequest } from "../errors.ts";
+import type { Storage } from "../storage.ts";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SERVICES: Record<string, "openai" | "tripo"> = { openai: "openai", tripoai: "tripo" };
+const notFound = () => new ApiError(404, "not_found", "No such job.");
+
+function jobIdParam(c: Context<AppEnv>): string {
+  const id = c.req.param("job_id") ?? "";
+  if (!UUID.test(id)) throw badRequest("job_id must be the UUID returned by a generation call.");
+  return id.toLowerCase();
+}
+
+export function createTaskStatusHandlers(deps: { db: Db; storage: Storage }) {
+  const { db, storage } = deps;
+  return {
+    async get(c: Context<AppEnv>) {
+      const jobId = jobIdParam(c);
+      const service = c.req.query("service");
+      if (service !== undefined && !(service in SERVICES)) {
+        throw badRequest("service must be openai or tripoai.");
+      }
+      const user = c.get("user");
+      const job = await db.jobStatus(jobId, user.id);
+      if (!job) throw notFound();
+      if (service !== undefined && SERVICES[service] !== job.provider) {
+        throw badRequest(`This job is not a ${service} job.`);
+      }
+      const outputs = job.status === "complete" ? job.outputs : [];
+      const urls = await storage.signUrls(outputs, user.token);
+      c.header("cache-control", "no-store");
+      return c.json({
+        task_id: job.job_id,
+        client_task_id: job.client_task_id,
+        status: job.status,
+        progress: job.progress,
+        asset_url: urls[0] ?? null,
+        asset_urls: urls,
+        error: job.status === "failed" ? job.error_message ?? "The job failed." : null,
+        error_code: job.status === "failed" ? job.error_code : null,
+      });
+    },
+
+    async cancel(c: Context<AppEnv>) {
+      const jobId = jobIdParam(c);
+      const outcome = await db.cancelJob(jobId, c.get("user").id);
+      if (outcome === "not_found") throw notFound();
+      if (outcome === "already_finished") {
+        throw new ApiError(409, "conflict", "The job has already finished.");
+      }
+      return c.json({ task_id: jobId, status: "failed", cancelled: true });
+    },
+  };
+}

@@ -1,0 +1,42 @@
+// Wakes process-jobs right after an enqueue so a new job starts at once instead of on the next
+// cron tick (cron stays the safety net). Coalesced per isolate: at most one nudge in flight and
+// one queued behind it, so a burst of POSTs costs two calls, not hundreds.
+import type { Config } from "../config.ts";
+
+export function createNudger(config: Config, log: (msg: string) => void) {
+  const url = `${config.SUPABASE_URL.replace(/\/$/, "")}/functions/v1/process-jobs`;
+  let inFlight = false;
+  let again = false;
+
+  async function send(): Promise<void> {
+    inFlight = true;
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${config.PROCESS_JOBS_SECRET}`,
+          "content-type": "application/json",
+        },
+        body: "{}",
+        signal: AbortSignal.timeout(5_000),
+      });
+      await res.body?.cancel();
+    } catch {
+      log("process-jobs nudge failed; the cron tick will pick the job up");
+    } finally {
+      inFlight = false;
+      if (again) {
+        again = false;
+        void send();
+      }
+    }
+  }
+
+  return function nudge(): void {
+    if (inFlight) {
+      again = true;
+      return;
+    }
+    void send();
+  };
+}

@@ -1,0 +1,343 @@
+// process-jobs: claims due jobs and advances each one step — submit, poll, or store the
+// output — within one invocation's budget. All state changes go through the SQL state machine
+// (db.ts); a lease token fences every write, so a crashed or slow invocation can never overwrite
+// the work of the one that took its job over.
+import type { Logger } from "../app.ts";
+import type { Config } from "../config.ts";
+import type { ClaimedJob, Db, OutputRef } from "../db.ts";
+import type { Storage } from "../storage.ts";
+import { isProviderError, type ProviderError } from "../providers/errors.ts";
+import { buildTaskBody, createTripoClient, normalizeStatus } from "../providers/tripo.ts";
+import { createOpenAIImages } from "../providers/openai.ts";
+import { AssetError, fetchAsset, verifyingStream } from "./assets.ts";
+
+/** Lease of a claimed job; heartbeats extend it while a long step runs. */
+const LEASE_SECONDS = 60;
+const HEARTBEAT_MS = 15_000;
+/** Steps in flight at once in one invocation. */
+const MAX_IN_FLIGHT = 8;
+/** How long an idle invocation waits for a job that becomes due soon (e.g. a poll). */
+const MAX_IDLE_WAIT_MS = 5_000;
+const MAX_MODEL_BYTES = 512 * 1024 * 1024;
+const STREAM_TIMEOUT_MS = 90_000;
+
+export interface InvocationSummary {
+  claimed: number;
+  submitted: number;
+  progressed: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  lease_lost: number;
+  errors: number;
+  ms: number;
+}
+
+type Outcome = keyof Omit<InvocationSummary, "claimed" | "ms">;
+
+interface JobRequest {
+  tripo_type?: string;
+  prompt?: string;
+  params?: Record<string, unknown>;
+  draft_model_task_id?: string;
+  inputs?: { bucket: string; path: string; content_type: string; size: number }[];
+}
+
+const SAFE_MESSAGES: Record<string, string> = {
+  submission_unknown:
+    "The AI provider did not confirm the job and it was not resubmitted, to avoid charging twice. Please try again.",
+  output_invalid: "The AI provider returned an unusable file.",
+  storage_failed: "The result could not be stored.",
+};
+
+export function createWorker(deps: {
+  config: Config;
+  db: Db;
+  storage: Storage;
+  log: Logger;
+  fetch?: typeof fetch;
+}) {
+  const { config, db, storage, log } = deps;
+  const tripo = createTripoClient({
+    apiKey: config.TRIPO_API_KEY ?? "",
+    baseUrl: config.TRIPO_API_BASE_URL,
+  });
+  const openai = createOpenAIImages({
+    apiKey: config.OPENAI_API_KEY ?? "",
+    baseUrl: config.OPENAI_BASE_URL,
+  });
+
+  /** Runs `fn` while keeping the job's lease alive; aborts `fn` if the lease is lost. */
+  async function withLease<T>(job: ClaimedJob, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ctl = new AbortController();
+    const timer = setInterval(async () => {
+      try {
+        if (!(await db.heartbeat(job.job_id, job.lease_token, LEASE_SECONDS))) ctl.abort();
+      } catch {
+        // A failed heartbeat is not fatal: the lease still runs for LEASE_SECONDS.
+      }
+    }, HEARTBEAT_MS);
+    try {
+      return await fn(ctl.signal);
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  function outputRef(job: ClaimedJob, file: string): OutputRef {
+    const ref = {
+      bucket: config.GENERATED_ASSETS_BUCKET,
+      // {user_id}/{concepts|models}/{task_id}/{file}: the user's own folder (Storage RLS), and
+      // the job id in the file name so two jobs never write the same object.
+      path: `${job.user_id}/${job.provider === "openai" ? "concepts" : "models"}/${job.client_task_id}/${file}`,
+    };
+    return { ...ref, url: storage.authenticatedUrl(ref) };
+  }
+
+  async function handleProviderError(
+    job: ClaimedJob,
+    e: ProviderError,
+    phase: "submit" | "poll",
+  ): Promise<Outcome> {
+    // A paid submission that may have landed is never replayed.
+    if (phase === "submit" && e.landed !== "no") {
+      await db.failJob(job.job_id, job.lease_token, "submission_unknown", SAFE_MESSAGES.submission_unknown);
+      return "failed";
+    }
+    if (e.kind === "permanent") {
+      await db.failJob(job.job_id, job.lease_token, e.code, e.userMessage);
+      return "failed";
+    }
+    const r = await db.retryJob(
+      job.job_id,
+      job.lease_token,
+      e.code,
+      e.userMessage,
+      e.retryAfterSeconds ?? null,
+      phase === "submit",
+    );
+    return r === "retrying" ? "retried" : r === "failed" ? "failed" : "lease_lost";
+  }
+
+  async function retryOrFail(job: ClaimedJob, code: string, message: string, transient: boolean) {
+    if (!transient) {
+      await db.failJob(job.job_id, job.lease_token, code, message);
+      return "failed" as const;
+    }
+    const r = await db.retryJob(job.job_id, job.lease_token, code, message, null, false);
+    return r === "retrying" ? "retried" as const : r === "failed" ? "failed" as const : "lease_lost" as const;
+  }
+
+  // --- Tripo -------------------------------------------------------------------------------
+
+  async function tripoSubmit(job: ClaimedJob, req: JobRequest): Promise<Outcome> {
+    // Inputs go to Tripo's upload endpoint first: free and safe to repeat, unlike POST /task.
+    const tokens: string[] = [];
+    for (const input of req.inputs ?? []) {
+      if (input.content_type === "model/gltf-binary") continue; // refine refers to the draft id
+      const res = await storage.download({ bucket: input.bucket, path: input.path });
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const ext = input.content_type.split("/")[1];
+      tokens.push(await tripo.upload(bytes, input.content_type, `input.${ext}`));
+    }
+    const type = req.tripo_type as Parameters<typeof buildTaskBody>[0];
+    const body = buildTaskBody(type, req.params ?? {}, {
+      fileTokens: tokens,
+      draftTaskId: req.draft_model_task_id,
+    });
+
+    const gate = await db.beginSubmit(job.job_id, job.lease_token);
+    if (gate === "lease_lost") return "lease_lost";
+    if (gate === "ambiguous") {
+      await db.failJob(job.job_id, job.lease_token, "submission_unknown", SAFE_MESSAGES.submission_unknown);
+      return "failed";
+    }
+    if (gate === "submitted") return "progressed";
+    const taskId = await tripo.createTask(body);
+    // Stored the moment it is known; from here on the job can only be polled.
+    if (!(await db.recordSubmission(job.job_id, job.lease_token, taskId))) return "lease_lost";
+    await db.recordProgress(job.job_id, job.lease_token, 0, 1);
+    return "submitted";
+  }
+
+  async function tripoPoll(job: ClaimedJob): Promise<Outcome> {
+    const task = await tripo.getTask(job.provider_task_id!);
+    const s = normalizeStatus(task);
+    if (s.state === "failed") {
+      const e = s.error!;
+      await db.failJob(job.job_id, job.lease_token, e.code, e.userMessage);
+      return "failed";
+    }
+    if (s.state !== "success") {
+      const ok = await db.recordProgress(job.job_id, job.lease_token, s.progress, s.nextPollSeconds);
+      return ok ? "progressed" : "lease_lost";
+    }
+    if (!s.modelUrl) {
+      await db.failJob(job.job_id, job.lease_token, "output_invalid", SAFE_MESSAGES.output_invalid);
+      return "failed";
+    }
+    const out = outputRef(job, `${job.job_id}.glb`);
+    await withLease(job, async (lease) => {
+      const signal = AbortSignal.any([lease, AbortSignal.timeout(STREAM_TIMEOUT_MS)]);
+      const res = await fetchAsset(s.modelUrl!, config, signal);
+      const len = res.headers.get("content-length");
+      const body = res.body!.pipeThrough(
+        verifyingStream("model/gltf-binary", len ? Number(len) : null, MAX_MODEL_BYTES),
+      );
+      await storage.upload(out, body, "model/gltf-binary", signal);
+    });
+    return (await db.completeJob(job.job_id, job.lease_token, [out])) ? "completed" : "lease_lost";
+  }
+
+  // --- OpenAI ------------------------------------------------------------------------------
+
+  async function openaiStep(job: ClaimedJob, req: JobRequest): Promise<Outcome> {
+    const n = Number(req.params?.n ?? 1);
+    const outs = Array.from({ length: n }, (_, i) => outputRef(job, `${job.job_id}-${i}.png`));
+    if (job.submitted_at) {
+      // An earlier invocation died after sending the billed edit. If it stored every image
+      // before dying, the job is done; otherwise it cannot be replayed.
+      const present = await Promise.all(outs.map((o) => storage.exists(o)));
+      if (present.every(Boolean)) {
+        return (await db.completeJob(job.job_id, job.lease_token, outs)) ? "completed" : "lease_lost";
+      }
+      await db.failJob(job.job_id, job.lease_token, "submission_unknown", SAFE_MESSAGES.submission_unknown);
+      return "failed";
+    }
+    const input = req.inputs![0];
+    const res = await storage.download({ bucket: input.bucket, path: input.path });
+    const image = new Uint8Array(await res.arrayBuffer());
+    const gate = await db.beginSubmit(job.job_id, job.lease_token);
+    if (gate !== "ok") return gate === "lease_lost" ? "lease_lost" : "failed";
+    const result = await withLease(job, () =>
+      openai.edit({
+        image,
+        contentType: input.content_type as "image/png" | "image/jpeg" | "image/webp",
+        filename: `input.${input.content_type.split("/")[1]}`,
+        prompt: req.prompt!,
+        n,
+        size: req.params?.size as string | undefined,
+        quality: req.params?.quality as string | undefined,
+        background: req.params?.background as string | undefined,
+      })
+    );
+    if (result.images.length < n) {
+      await db.failJob(job.job_id, job.lease_token, "output_invalid", SAFE_MESSAGES.output_invalid);
+      return "failed";
+    }
+    await Promise.all(outs.map((o, i) => storage.upload(o, result.images[i], "image/png")));
+    return (await db.completeJob(job.job_id, job.lease_token, outs)) ? "completed" : "lease_lost";
+  }
+
+  async function step(job: ClaimedJob): Promise<Outcome> {
+    const req = job.request as JobRequest;
+    try {
+      if (job.provider === "openai") return await openaiStep(job, req);
+      if (!job.provider_task_id) {
+        if (job.submitted_at) {
+          // Died between recording the intent and storing Tripo's task id: it may exist.
+          await db.failJob(job.job_id, job.lease_token, "submission_unknown", SAFE_MESSAGES.submission_unknown);
+          return "failed";
+        }
+        return await tripoSubmit(job, req);
+      }
+      return await tripoPoll(job);
+    } catch (e) {
+      if (isProviderError(e)) {
+        const phase = job.provider_task_id ? "poll" : "submit";
+        // OpenAI's billed call is the edit itself: an HTTP 5xx answer means nothing was made.
+        if (job.provider === "openai" && e.status !== undefined && e.status >= 500) {
+          return await retryOrFail(job, e.code, e.userMessage, true);
+        }
+        return await handleProviderError(job, e, phase);
+      }
+      if (e instanceof AssetError) {
+        log("warn", "output transfer failed", { job_id: job.job_id, reason: e.message });
+        return await retryOrFail(job, e.transient ? "output_unavailable" : "output_invalid",
+          e.transient ? "The result could not be downloaded yet; retrying." : SAFE_MESSAGES.output_invalid,
+          e.transient);
+      }
+      log("warn", "step failed", {
+        job_id: job.job_id,
+        error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+      });
+      // Storage or network trouble on our side: retry with backoff; attempts are capped in SQL.
+      return await retryOrFail(job, "internal_retry", "A temporary problem occurred; retrying.", true);
+    }
+  }
+
+  // Idle waits end early when a nudge arrives for this isolate (see `wake`).
+  const wakers = new Set<() => void>();
+  function idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        wakers.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      wakers.add(done);
+    });
+  }
+  function wake(): void {
+    for (const w of [...wakers]) w();
+  }
+
+  /** One invocation: keep up to MAX_IN_FLIGHT steps running until the budget is spent. */
+  async function runInvocation(budgetMs = config.PROCESS_JOBS_BUDGET_MS): Promise<InvocationSummary> {
+    const started = performance.now();
+    const summary: InvocationSummary = {
+      claimed: 0,
+      submitted: 0,
+      progressed: 0,
+      completed: 0,
+      failed: 0,
+      retried: 0,
+      lease_lost: 0,
+      errors: 0,
+      ms: 0,
+    };
+    const inflight = new Set<Promise<void>>();
+    const elapsed = () => performance.now() - started;
+    while (elapsed() < budgetMs) {
+      const free = MAX_IN_FLIGHT - inflight.size;
+      let claimed: ClaimedJob[] = [];
+      if (free > 0) {
+        try {
+          claimed = await db.claimJobs(free, LEASE_SECONDS, config.TRIPO_MAX_CONCURRENCY);
+        } catch (e) {
+          summary.errors++;
+          log("error", "claim failed", { error: e instanceof Error ? e.message : String(e) });
+          break;
+        }
+      }
+      summary.claimed += claimed.length;
+      for (const job of claimed) {
+        const p: Promise<void> = step(job)
+          .then((o) => void summary[o]++)
+          .catch((e) => {
+            summary.errors++;
+            log("error", "step crashed", { job_id: job.job_id, error: String(e) });
+          })
+          .finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+      if (claimed.length > 0) continue;
+      if (inflight.size > 0) {
+        // Wake when a step ends or shortly, to pick up jobs that became due meanwhile.
+        await Promise.race([...inflight, idle(250)]);
+        continue;
+      }
+      const next = await db.nextDueAt().catch(() => null);
+      const wait = next ? next.getTime() - Date.now() : Infinity;
+      if (wait > MAX_IDLE_WAIT_MS || wait > budgetMs - elapsed()) break;
+      // Past-due but unclaimable (e.g. the Tripo cap is full): look again shortly.
+      await idle(wait <= 0 ? 500 : Math.max(20, wait));
+    }
+    await Promise.all(inflight);
+    summary.ms = Math.round(elapsed());
+    return summary;
+  }
+
+  return { runInvocation, step, wake };
+}

@@ -1,0 +1,95 @@
+-- Schedules process-jobs: pg_cron calls the function through pg_net with a secret from Vault.
+-- Vault holds `project_url` (e.g. https://<ref>.supabase.co) and `process_jobs_secret`:
+--   select vault.create_secret('https://<ref>.supabase.co', 'project_url');
+--   select vault.create_secret('<secret>', 'process_jobs_secret');
+-- On a plain Postgres without pg_cron / pg_net / Vault this migration only raises a notice.
+-- Cron is the safety net; enqueueing functions also nudge process-jobs directly.
+
+-- The call itself, in one place. plpgsql resolves net.* / vault.* at run time, so this can be
+-- created everywhere; it returns null (with a notice) where the pieces are missing.
+create or replace function bff.invoke_process_jobs()
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_url text;
+  v_secret text;
+  v_request_id bigint;
+begin
+  if to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is null
+     or to_regclass('vault.decrypted_secrets') is null then
+    raise notice 'invoke_process_jobs: pg_net or Vault missing; nothing sent';
+    return null;
+  end if;
+  execute $q$select decrypted_secret from vault.decrypted_secrets where name = 'project_url'$q$
+    into v_url;
+  execute $q$select decrypted_secret from vault.decrypted_secrets where name = 'process_jobs_secret'$q$
+    into v_secret;
+  if v_url is null or v_secret is null then
+    raise notice 'invoke_process_jobs: Vault secrets project_url / process_jobs_secret not set';
+    return null;
+  end if;
+  -- Small body (pg_net hangs on big ones); explicit timeout (pg_net's default is 2 s).
+  execute $q$
+    select net.http_post(
+      url := $1,
+      body := jsonb_build_object('source', 'cron'),
+      headers := jsonb_build_object(
+        'Content-Type', 'application/json',
+        'Authorization', 'Bearer ' || $2,
+        'x-process-jobs-secret', $2
+      ),
+      timeout_milliseconds := 10000
+    )$q$
+    into v_request_id
+    using rtrim(v_url, '/') || '/functions/v1/process-jobs', v_secret;
+  return v_request_id;
+end
+$$;
+revoke all on function bff.invoke_process_jobs() from public, anon, authenticated;
+grant execute on function bff.invoke_process_jobs() to service_role;
+comment on function bff.invoke_process_jobs() is
+  'POSTs to the process-jobs Edge Function via pg_net with the Vault secret; called by pg_cron.';
+
+do $$
+declare
+  v_has_cron boolean;
+begin
+  -- Enable the extensions where the server offers them (hosted Supabase); ignore failures
+  -- (e.g. pg_cron not in shared_preload_libraries).
+  if exists (select 1 from pg_available_extensions where name = 'pg_net') then
+    begin
+      create extension if not exists pg_net with schema extensions;
+    exception when others then
+      raise notice 'pg_net unavailable: %', sqlerrm;
+    end;
+  end if;
+  if exists (select 1 from pg_available_extensions where name = 'pg_cron') then
+    begin
+      create extension if not exists pg_cron;
+    exception when others then
+      raise notice 'pg_cron unavailable: %', sqlerrm;
+    end;
+  end if;
+
+  v_has_cron := to_regclass('cron.job') is not null;
+  if not v_has_cron
+     or to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is null
+     or to_regclass('vault.decrypted_secrets') is null then
+    raise notice 'pg_cron, pg_net or Vault not available; process-jobs is not scheduled';
+    return;
+  end if;
+
+  -- Re-running replaces the schedule (idempotent).
+  perform cron.unschedule(jobid) from cron.job where jobname = 'process-jobs';
+  begin
+    -- Sub-minute schedules need pg_cron >= 1.5.
+    perform cron.schedule('process-jobs', '5 seconds', 'select bff.invoke_process_jobs()');
+  exception when others then
+    raise notice 'sub-minute cron schedules unsupported (%); scheduling every minute', sqlerrm;
+    perform cron.schedule('process-jobs', '* * * * *', 'select bff.invoke_process_jobs()');
+  end;
+end
+$$;
