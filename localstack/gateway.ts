@@ -82,11 +82,9 @@ export function createGateway(opts: {
         headers,
         body: req.body,
         redirect: "manual",
-        signal: req.signal,
       });
       return new Response(res.body, { status: res.status, headers: res.headers });
     } catch (e) {
-      if (req.signal.aborted) return fnError(499, "CLIENT_CLOSED", "Client closed request");
       opts.log?.(`[gateway] ${fn.name}: ${(e as Error).message}`);
       // The worker died mid-request (crash or kill): the platform answers 500 WORKER_ERROR.
       return fnError(500, "WORKER_ERROR", "Function exited due to an error (please check logs)");

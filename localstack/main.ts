@@ -91,12 +91,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     userTokenAlg: opts.userTokenAlg,
   });
 
-  const tripoSim = createTripoSimulator({ publicUrl: "pending" });
-  const tripo = serve(0, (req) => tripoSim.fetch(req));
-  tripoSim.setPublicUrl?.(tripo.url);
-  const openaiSim = createOpenAISimulator({ publicUrl: "pending" });
-  const openai = serve(0, (req) => openaiSim.fetch(req));
-  openaiSim.setPublicUrl?.(openai.url);
+  // Simulators build output URLs from their own origin, so bind first, then create them.
+  let tripoHandler: (req: Request) => Promise<Response> = () => Promise.resolve(new Response(null, { status: 503 }));
+  let openaiHandler = tripoHandler;
+  const tripo = serve(0, (req) => tripoHandler(req));
+  const openai = serve(0, (req) => openaiHandler(req));
+  const tripoSim = createTripoSimulator({ publicUrl: tripo.url });
+  const openaiSim = createOpenAISimulator({ publicUrl: openai.url });
+  tripoHandler = (req) => tripoSim.fetch(req);
+  openaiHandler = (req) => openaiSim.fetch(req);
 
   const sql = postgres(dbUrl, { max: 10, onnotice: () => {} });
   const dataDir = opts.dataDir ??

@@ -250,7 +250,7 @@ export function glbStream(
 /** Parses a GLB header and its chunk table; throws if malformed. */
 export function inspectGlb(
   head: Uint8Array,
-  totalLength: number,
+  totalLength: number = head.length,
 ): { version: number; length: number; json: Record<string, unknown>; binLength: number } {
   const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
   if (dv.getUint32(0, true) !== GLB_MAGIC) throw new Error("not a GLB (magic)");

@@ -2,7 +2,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(27);
+select plan(28);
 
 select tests.create_user('sally');
 select tests.create_user('sam');

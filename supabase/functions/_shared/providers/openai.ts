@@ -218,7 +218,6 @@ export function createOpenAIImages(opts: OpenAIImagesOptions): OpenAIImagesClien
           requestId,
           message: `openai images.edit: ${what}`,
         });
-      if (!data || !Array.isArray(data.data) || data.data.length === 0) bad("no images");
       const images: Uint8Array[] = [];
       for (const item of data.data ?? []) {
         if (typeof item?.b64_json !== "string") throw bad("image without b64_json");

@@ -1,0 +1,173 @@
+// Acting as the app: users signed in through supabase-js, inputs uploaded to Storage with
+// storage-js, functions called through the gateway, and the simulators' control APIs.
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import postgres from "postgres";
+import { stack } from "./stack.ts";
+
+export { makeGlb, makePng } from "../../localstack/simulators/assets.ts";
+
+const noSession = { auth: { persistSession: false, autoRefreshToken: false } };
+
+export function serviceClient(): SupabaseClient {
+  return createClient(stack.url, stack.serviceRoleKey, noSession);
+}
+
+export interface TestUser {
+  id: string;
+  email: string;
+  token: string;
+  client: SupabaseClient;
+}
+
+export async function newUser(label = "user"): Promise<TestUser> {
+  const email = `${label}-${crypto.randomUUID().slice(0, 12)}@example.test`;
+  const password = `pw-${crypto.randomUUID()}`;
+  const admin = serviceClient();
+  const created = await admin.auth.admin.createUser({ email, password, email_confirm: true });
+  if (created.error) throw created.error;
+  const client = createClient(stack.url, stack.anonKey, noSession);
+  const { data, error } = await client.auth.signInWithPassword({ email, password });
+  if (error || !data.session) throw error ?? new Error("no session");
+  return { id: data.user!.id, email, token: data.session.access_token, client };
+}
+
+/** Uploads to `input-assets/{uid}/{name}` as the user and returns the object's URL. */
+export async function uploadInput(
+  user: TestUser,
+  name: string,
+  bytes: Uint8Array,
+  contentType = "image/png",
+  kind: "authenticated" | "public" | "sign" = "authenticated",
+): Promise<string> {
+  const path = `${user.id}/${name}`;
+  const { error } = await user.client.storage.from("input-assets").upload(path, bytes, {
+    contentType,
+    upsert: true,
+  });
+  if (error) throw error;
+  return `${stack.url}/storage/v1/object/${kind}/input-assets/${path}`;
+}
+
+export interface CallResult {
+  status: number;
+  // deno-lint-ignore no-explicit-any
+  body: any;
+  headers: Headers;
+}
+
+/** A raw call through the gateway (for asserting statuses and headers exactly). */
+export async function call(
+  fn: string,
+  opts: {
+    token?: string | null;
+    method?: string;
+    body?: unknown;
+    rawBody?: BodyInit;
+    headers?: Record<string, string>;
+  } = {},
+): Promise<CallResult> {
+  const headers: Record<string, string> = { apikey: stack.anonKey, ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: BodyInit | undefined = opts.rawBody;
+  if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers["content-type"] ??= "application/json";
+  }
+  const res = await fetch(`${stack.url}/functions/v1/${fn}`, {
+    method: opts.method ?? (body === undefined ? "GET" : "POST"),
+    headers,
+    body,
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch { /* not JSON */ }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+export interface StatusBody {
+  task_id: string;
+  client_task_id: string;
+  status: "pending" | "processing" | "complete" | "failed";
+  progress: number;
+  asset_url: string | null;
+  asset_urls: string[];
+  error: string | null;
+  error_code: string | null;
+}
+
+/** Polls task-status (as the app does) until the job is complete or failed. */
+export async function waitForJob(
+  user: TestUser,
+  jobId: string,
+  service: "openai" | "tripoai",
+  timeoutMs = 60_000,
+): Promise<StatusBody> {
+  const deadline = Date.now() + timeoutMs;
+  let last: StatusBody | undefined;
+  while (Date.now() < deadline) {
+    const { data, error } = await user.client.functions.invoke(
+      `task-status/${jobId}?service=${service}`,
+      { method: "GET", headers: { authorization: `Bearer ${user.token}` } },
+    );
+    if (error) throw error;
+    last = data as StatusBody;
+    if (last.status === "complete" || last.status === "failed") return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`job ${jobId} still ${last?.status} after ${timeoutMs} ms`);
+}
+
+// --- simulators ------------------------------------------------------------------------------
+
+export type Sim = "tripo" | "openai";
+const simUrl = (s: Sim) => (s === "tripo" ? stack.tripoUrl : stack.openaiUrl);
+
+export async function simControl(s: Sim, path: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${simUrl(s)}/__sim/${path}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`sim ${s} ${path}: ${res.status} ${await res.text()}`);
+  return await res.json();
+}
+
+export interface SimRequest {
+  seq: number;
+  method: string;
+  path: string;
+  status: number;
+  // deno-lint-ignore no-explicit-any
+  body: any;
+}
+
+/** Requests a simulator saw after `since` (a seq from `simMark`). */
+export async function simRequests(s: Sim, since: number, filter = ""): Promise<SimRequest[]> {
+  const r = await simControl(s, `requests?since=${since}${filter}`) as { requests: SimRequest[] };
+  return r.requests;
+}
+
+/** The current end of a simulator's request log. */
+export async function simMark(s: Sim): Promise<number> {
+  const r = await simControl(s, "requests?since=999999999") as { last: number };
+  return r.last ?? 0;
+}
+
+// --- database (read-only checks) ------------------------------------------------------------
+
+let sqlPool: postgres.Sql | undefined;
+export function db(): postgres.Sql {
+  sqlPool ??= postgres(stack.dbUrl, { max: 2, onnotice: () => {} });
+  return sqlPool;
+}
+export async function closeDb(): Promise<void> {
+  await sqlPool?.end({ timeout: 2 });
+  sqlPool = undefined;
+}
+
+/** Deno.test for integration tests: shared pools and servers outlive single tests. */
+export function it(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+}
