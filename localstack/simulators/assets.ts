@@ -5,7 +5,7 @@
  *   compressor is needed and the output is deterministic).
  * - `glbLayout(size)` / `makeGlb(size)` / `glbStream(size, opts)` — a valid GLB 2.0 (12-byte
  *   header, JSON chunk describing one triangle, BIN chunk). The BIN chunk is padded with zeros so
- *   the file is exactly the requested size (rounded down to a multiple of 4, minimum ~600 B).
+ *   the file is exactly the requested size (rounded down to a multiple of 4, minimum ~430 B).
  *   `glbStream` produces the bytes lazily in 256 KiB chunks, so a 200 MB model never sits in
  *   memory; `truncateAt` makes the stream fail part-way (a download cut off mid-body).
  * - `sniffImage(bytes)` — png | jpeg | webp by magic bytes, else null.
@@ -247,22 +247,43 @@ export function glbStream(
   return { stream, length: l.total };
 }
 
-/** Parses a GLB header and its chunk table; throws if malformed. */
-export function inspectGlb(
-  head: Uint8Array,
-  totalLength: number = head.length,
-): { version: number; length: number; json: Record<string, unknown>; binLength: number } {
-  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  if (dv.getUint32(0, true) !== GLB_MAGIC) throw new Error("not a GLB (magic)");
-  const version = dv.getUint32(4, true);
-  const length = dv.getUint32(8, true);
-  if (length !== totalLength) throw new Error(`GLB length ${length} != ${totalLength}`);
-  const jsonLen = dv.getUint32(12, true);
-  if (dv.getUint32(16, true) !== CHUNK_JSON) throw new Error("first chunk is not JSON");
-  const json = JSON.parse(new TextDecoder().decode(head.subarray(20, 20 + jsonLen)));
-  const b = 20 + jsonLen;
-  const binLength = dv.getUint32(b, true);
-  if (dv.getUint32(b + 4, true) !== CHUNK_BIN) throw new Error("second chunk is not BIN");
-  if (b + 8 + binLength !== length) throw new Error("chunk lengths do not add up");
-  return { version, length, json, binLength };
+export interface GlbInfo {
+  ok: boolean;
+  error?: string;
+  version: number;
+  length: number;
+  json: Record<string, unknown>;
+  binLength: number;
+}
+
+/**
+ * Checks a GLB's header and chunk table (`head` may be just the first chunk of a stream when
+ * `totalLength` is given). Never throws: `ok` is false with `error` when malformed.
+ */
+export function inspectGlb(head: Uint8Array, totalLength: number = head.length): GlbInfo {
+  const info: GlbInfo = { ok: false, version: 0, length: 0, json: {}, binLength: 0 };
+  try {
+    const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+    if (dv.getUint32(0, true) !== GLB_MAGIC) throw new Error("not a GLB (magic)");
+    info.version = dv.getUint32(4, true);
+    if (info.version !== 2) throw new Error(`GLB version ${info.version}`);
+    info.length = dv.getUint32(8, true);
+    if (info.length !== totalLength) throw new Error(`GLB length ${info.length} != ${totalLength}`);
+    const jsonLen = dv.getUint32(12, true);
+    if (jsonLen % 4 !== 0) throw new Error("JSON chunk not 4-byte aligned");
+    if (dv.getUint32(16, true) !== CHUNK_JSON) throw new Error("first chunk is not JSON");
+    info.json = JSON.parse(new TextDecoder().decode(head.subarray(20, 20 + jsonLen)));
+    const b = 20 + jsonLen;
+    info.binLength = dv.getUint32(b, true);
+    if (dv.getUint32(b + 4, true) !== CHUNK_BIN) throw new Error("second chunk is not BIN");
+    if (b + 8 + info.binLength !== info.length) throw new Error("chunk lengths do not add up");
+    const buffers = info.json.buffers as { byteLength?: number }[] | undefined;
+    if (!buffers?.[0] || buffers[0].byteLength! > info.binLength) {
+      throw new Error("buffers[0].byteLength does not fit the BIN chunk");
+    }
+    info.ok = true;
+  } catch (e) {
+    info.error = (e as Error).message;
+  }
+  return info;
 }

@@ -189,10 +189,15 @@ declare
   v_cap_locked boolean := false;
   v_inflight int := 0;
   v_start uuid := gen_random_uuid();
+  v_users int;
+  v_skip_submit boolean;
 begin
   if coalesce(p_limit, 0) < 1 then
     return;
   end if;
+  -- Look at more users than slots, so users whose only due work is held back by the Tripo cap
+  -- (or locked by another claimer) do not leave slots empty.
+  v_users := p_limit * 2;
 
   -- Deadline sweep (bounded): jobs past their deadline end failed, rows too. SKIP LOCKED so a
   -- sweep never waits behind a job being completed right now.
@@ -220,6 +225,14 @@ begin
     where m.job_id = any (v_expired) and m.status <> 'complete';
   end if;
 
+  -- Unlocked estimate: when the Tripo cap is already full, jobs needing submission are not even
+  -- candidates (the exact check happens under the advisory lock below).
+  select count(*) >= coalesce(p_tripo_cap, 0) into v_skip_submit
+  from public.jobs j
+  where j.provider = 'tripo' and j.state in ('queued', 'running')
+    and (j.submitted_at is not null or j.provider_task_id is not null
+         or (j.lease_token is not null and j.lease_expires_at > now()));
+
   -- Candidates, fair across users: skip-scan the distinct users with due jobs (starting at a
   -- random point of the uuid space and wrapping, so no user is always last), take each user's
   -- oldest due jobs, and interleave them round-robin (every user's 1st job, then 2nd, ...).
@@ -228,30 +241,38 @@ begin
     fwd as (
       (select j.user_id as uid, 1 as n from public.jobs j
        where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id >= v_start
+         and (not v_skip_submit or j.provider <> 'tripo'
+              or j.provider_task_id is not null or j.submitted_at is not null)
        order by j.user_id limit 1)
       union all
       select (select j.user_id from public.jobs j
               where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id > f.uid
+                and (not v_skip_submit or j.provider <> 'tripo'
+                     or j.provider_task_id is not null or j.submitted_at is not null)
               order by j.user_id limit 1), f.n + 1
-      from fwd f where f.uid is not null and f.n < p_limit
+      from fwd f where f.uid is not null and f.n < v_users
     ),
     wrap as (
       (select j.user_id as uid, 1 as n from public.jobs j
        where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id < v_start
+         and (not v_skip_submit or j.provider <> 'tripo'
+              or j.provider_task_id is not null or j.submitted_at is not null)
        order by j.user_id limit 1)
       union all
       select (select j.user_id from public.jobs j
               where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id > w.uid
                 and j.user_id < v_start
+                and (not v_skip_submit or j.provider <> 'tripo'
+                     or j.provider_task_id is not null or j.submitted_at is not null)
               order by j.user_id limit 1), w.n + 1
-      from wrap w where w.uid is not null and w.n < p_limit
+      from wrap w where w.uid is not null and w.n < v_users
     ),
     users as (
       select uid, n as pos from fwd where uid is not null
       union all
-      select uid, n + p_limit as pos from wrap where uid is not null
+      select uid, n + v_users as pos from wrap where uid is not null
       order by pos
-      limit p_limit
+      limit v_users
     ),
     ranked as (
       select c.id, c.provider, c.provider_task_id, c.submitted_at, u.pos, c.rn
@@ -261,6 +282,8 @@ begin
                row_number() over (order by j.run_at) as rn
         from public.jobs j
         where j.user_id = u.uid and j.state in ('queued', 'running') and j.run_at <= now()
+          and (not v_skip_submit or j.provider <> 'tripo'
+               or j.provider_task_id is not null or j.submitted_at is not null)
         order by j.run_at
         -- Slack for rows skipped (locked elsewhere, or held back by the Tripo cap).
         limit p_limit * 2

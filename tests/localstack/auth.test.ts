@@ -6,7 +6,9 @@ import bcrypt from "bcryptjs";
 import postgres from "postgres";
 import { stack } from "../_helpers/stack.ts";
 
-const opts = { auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false } };
+const opts = {
+  auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+};
 const anon = (): SupabaseClient => createClient(stack.url, stack.anonKey, opts);
 const admin = (): SupabaseClient => createClient(stack.url, stack.serviceRoleKey, opts);
 const email = () => `auth-${crypto.randomUUID()}@example.com`;
@@ -132,7 +134,10 @@ Deno.test("refreshSession rotates the refresh token; reusing a rotated one is re
   assert.deepEqual(r.error, null);
   const second = r.data.session!;
   assert.notEqual(second.refresh_token, first.refresh_token);
-  assert.deepEqual(jose.decodeJwt(second.access_token).session_id, jose.decodeJwt(first.access_token).session_id);
+  assert.deepEqual(
+    jose.decodeJwt(second.access_token).session_id,
+    jose.decodeJwt(first.access_token).session_id,
+  );
   assert.deepEqual(second.user.id, u.id);
 
   const reuse = await anon().auth.refreshSession({ refresh_token: first.refresh_token });

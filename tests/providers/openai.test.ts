@@ -185,3 +185,10 @@ Deno.test("openai client: a non-PNG image in the answer is a bad_response (bille
   const e = await rejects(c.edit(params()));
   assert.deepEqual([e.code, e.landed, e.requestId], ["bad_response", "yes", "req_fake"]);
 });
+
+Deno.test("providers: a missing API key fails the call as auth_failed, not the construction", async () => {
+  const e = await rejects(
+    createOpenAIImages({ apiKey: "", baseUrl: "http://127.0.0.1:1/v1" }).edit(params()),
+  );
+  assert.deepEqual([e.code, e.kind, e.landed], ["auth_failed", "permanent", "no"]);
+});

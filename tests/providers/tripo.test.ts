@@ -371,3 +371,9 @@ Deno.test("tripo client: unknown status is polled through to success", async () 
     assert.ok(states.has("success"));
   });
 });
+
+Deno.test("tripo client: a missing API key fails the call as auth_failed", async () => {
+  const c = createTripoClient({ apiKey: "", baseUrl: "http://127.0.0.1:1/v2/openapi" });
+  const e = await rejects(c.getTask("x"));
+  assert.deepEqual([e.code, e.kind, e.landed], ["auth_failed", "permanent", "no"]);
+});

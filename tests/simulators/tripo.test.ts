@@ -302,6 +302,7 @@ Deno.test("tripo sim: output URLs serve a valid GLB and expire (403) after the T
     assert.deepEqual(bytes.length, 10_000);
     assert.deepEqual(Number(res.headers.get("content-length")), 10_000);
     const glb = inspectGlb(bytes, bytes.length);
+    assert.equal(glb.ok, true, glb.error);
     assert.deepEqual(glb.version, 2);
     assert.deepEqual((glb.json.asset as { version: string }).version, "2.0");
     assert.deepEqual((glb.json.buffers as { byteLength: number }[])[0].byteLength, glb.binLength);
@@ -348,6 +349,7 @@ Deno.test("tripo sim: a 200 MB GLB is streamed", async () => {
     }
     assert.deepEqual(total, declared);
     const glb = inspectGlb(head!, total);
+    assert.equal(glb.ok, true, glb.error);
     assert.deepEqual(glb.length, 200_000_000);
     // Neither side buffered the whole file.
     assert(Math.max(peak, Deno.memoryUsage().rss) - before < 150_000_000);

@@ -43,6 +43,15 @@ const schema = z.object({
   DB_POOL_SIZE: positiveInt(4),
   /** Wall-clock budget of one process-jobs invocation (the Edge limit is 150 s). */
   PROCESS_JOBS_BUDGET_MS: positiveInt(40_000),
+  /** A job not finished this long after it was accepted ends failed (SPEC §5: never stuck). */
+  JOB_DEADLINE_SECONDS: positiveInt(3600),
+  JOB_MAX_ATTEMPTS: positiveInt(8),
+  /**
+   * Fault injection for the reliability suite only: a folder where a file named after a
+   * failpoint (e.g. `after_submit`) makes process-jobs SIGKILL itself there, once. Unset in
+   * every real deployment, where failpoints cost one branch.
+   */
+  FAILPOINT_DIR: z.string().optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
 

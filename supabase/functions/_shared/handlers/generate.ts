@@ -241,6 +241,8 @@ export function createGenerateHandler(kind: JobKind, deps: GenerateDeps) {
       rateLimit: limits[plan.rateBucket],
       maxActive: config.USER_MAX_ACTIVE_JOBS,
       outputs: plan.outputs,
+      maxAttempts: config.JOB_MAX_ATTEMPTS,
+      deadlineSeconds: config.JOB_DEADLINE_SECONDS,
       rows: {
         table: plan.provider === "openai" ? "concept_images" : "models",
         task_id: body.task_id,

@@ -10,6 +10,7 @@ import { isProviderError, type ProviderError } from "../providers/errors.ts";
 import { buildTaskBody, createTripoClient, normalizeStatus } from "../providers/tripo.ts";
 import { createOpenAIImages } from "../providers/openai.ts";
 import { AssetError, fetchAsset, verifyingStream } from "./assets.ts";
+import { createFailpoints } from "./failpoints.ts";
 
 /** Lease of a claimed job; heartbeats extend it while a long step runs. */
 const LEASE_SECONDS = 60;
@@ -20,6 +21,27 @@ const MAX_IN_FLIGHT = 8;
 const MAX_IDLE_WAIT_MS = 5_000;
 const MAX_MODEL_BYTES = 512 * 1024 * 1024;
 const STREAM_TIMEOUT_MS = 90_000;
+
+/** Calls `first` after the first chunk and `half` once half the expected bytes went through. */
+function progressTap(expected: number | null, first: () => void, half: () => void) {
+  let seen = 0;
+  let firstDone = false;
+  let halfDone = false;
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      controller.enqueue(chunk);
+      seen += chunk.byteLength;
+      if (!firstDone) {
+        firstDone = true;
+        first();
+      }
+      if (!halfDone && expected && seen >= expected / 2) {
+        halfDone = true;
+        half();
+      }
+    },
+  });
+}
 
 export interface InvocationSummary {
   claimed: number;
@@ -62,6 +84,7 @@ export function createWorker(deps: {
     apiKey: config.TRIPO_API_KEY ?? "",
     baseUrl: config.TRIPO_API_BASE_URL,
   });
+  const failpoint = createFailpoints(config.FAILPOINT_DIR);
   const openai = createOpenAIImages({
     apiKey: config.OPENAI_API_KEY ?? "",
     baseUrl: config.OPENAI_BASE_URL,
@@ -154,6 +177,7 @@ export function createWorker(deps: {
     }
     if (gate === "submitted") return "progressed";
     const taskId = await tripo.createTask(body);
+    failpoint("after_submit_sent");
     // Stored the moment it is known; from here on the job can only be polled.
     if (!(await db.recordSubmission(job.job_id, job.lease_token, taskId))) return "lease_lost";
     await db.recordProgress(job.job_id, job.lease_token, 0, 1);
@@ -181,11 +205,13 @@ export function createWorker(deps: {
       const signal = AbortSignal.any([lease, AbortSignal.timeout(STREAM_TIMEOUT_MS)]);
       const res = await fetchAsset(s.modelUrl!, config, signal);
       const len = res.headers.get("content-length");
-      const body = res.body!.pipeThrough(
-        verifyingStream("model/gltf-binary", len ? Number(len) : null, MAX_MODEL_BYTES),
-      );
+      const expected = len ? Number(len) : null;
+      const body = res.body!
+        .pipeThrough(verifyingStream("model/gltf-binary", expected, MAX_MODEL_BYTES))
+        .pipeThrough(progressTap(expected, () => failpoint("mid_download"), () => failpoint("mid_upload")));
       await storage.upload(out, body, "model/gltf-binary", signal);
     });
+    failpoint("before_complete");
     return (await db.completeJob(job.job_id, job.lease_token, [out])) ? "completed" : "lease_lost";
   }
 
@@ -230,6 +256,7 @@ export function createWorker(deps: {
   }
 
   async function step(job: ClaimedJob): Promise<Outcome> {
+    failpoint("after_claim");
     const req = job.request as JobRequest;
     try {
       if (job.provider === "openai") return await openaiStep(job, req);

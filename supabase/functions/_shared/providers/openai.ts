@@ -178,22 +178,33 @@ export function mapOpenAIError(e: unknown): ProviderError {
 }
 
 export function createOpenAIImages(opts: OpenAIImagesOptions): OpenAIImagesClient {
-  if (!opts.apiKey) throw new Error("OpenAI API key is missing");
-  const client = new OpenAI({
-    apiKey: opts.apiKey,
-    baseURL: opts.baseUrl,
-    maxRetries: 0,
-    timeout: opts.timeoutMs ?? 140_000,
-    ...(opts.fetch ? { fetch: opts.fetch } : {}),
-  });
+  // Built lazily so a missing key fails the call (auth_failed), not the process start.
+  let client: OpenAI | undefined;
+  const sdk = () =>
+    client ??= new OpenAI({
+      apiKey: opts.apiKey,
+      baseURL: opts.baseUrl,
+      maxRetries: 0,
+      timeout: opts.timeoutMs ?? 140_000,
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    });
 
   return {
     async edit(p) {
+      if (!opts.apiKey) {
+        throw new ProviderError({
+          provider: "openai",
+          kind: "permanent",
+          landed: "no",
+          code: "auth_failed",
+          message: "openai: OPENAI_API_KEY is not set",
+        });
+      }
       const file = await toFile(p.image, p.filename, { type: p.contentType });
       let data: OpenAI.Images.ImagesResponse;
       let requestId: string | undefined;
       try {
-        const r = await client.images.edit({
+        const r = await sdk().images.edit({
           model: "gpt-image-1",
           image: [file],
           prompt: p.prompt,

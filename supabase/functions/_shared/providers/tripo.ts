@@ -373,9 +373,18 @@ export function createTripoClient(opts: TripoClientOptions): TripoClient {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const getAttempts = Math.max(1, opts.getAttempts ?? 3);
   const backoffBase = opts.backoffBaseMs ?? 1000;
-  if (!opts.apiKey) throw new Error("Tripo API key is missing");
 
   async function call(ctx: CallContext, body?: BodyInit, contentType?: string): Promise<unknown> {
+    if (!opts.apiKey) {
+      // Missing configuration is reported per call, so building the client never crashes.
+      throw new ProviderError({
+        provider: "tripo",
+        kind: "permanent",
+        landed: "no",
+        code: "auth_failed",
+        message: "tripo: TRIPO_API_KEY is not set",
+      });
+    }
     const headers: Record<string, string> = {
       authorization: `Bearer ${opts.apiKey}`,
       accept: "application/json",

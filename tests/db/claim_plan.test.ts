@@ -1,0 +1,142 @@
+// The claim stays index-driven when the jobs table is mostly history: with 100,000 finished
+// jobs (plus future-dated ones), every statement bff.claim_jobs runs, the candidate query
+// included, must use the partial claim index and never scan all of public.jobs. The plans are
+// the real ones, captured with auto_explain (nested statements, sent to the client as notices).
+// Runs in a scratch database that is dropped afterwards.
+import postgres from "postgres";
+import assert from "node:assert/strict";
+
+type Sql = ReturnType<typeof postgres>;
+
+const ROOT = new URL("../../", import.meta.url);
+
+function dbUrl(): string {
+  const v = Deno.env.get("STACK_DB_URL");
+  if (!v) throw new Error("STACK_DB_URL is not set: run the tests through `npm test`");
+  return v;
+}
+
+function connect(url: string, onnotice: (n: postgres.Notice) => void = () => {}): Sql {
+  return postgres(url, { max: 1, onnotice, idle_timeout: 5 });
+}
+
+// Creates a fresh database with the Supabase stand-in and all migrations applied.
+async function scratchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `bff_scratch_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const admin = connect(dbUrl());
+  await admin.unsafe(`create database ${name}`);
+  const u = new URL(dbUrl());
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const sql = connect(url);
+  try {
+    await sql.unsafe(await Deno.readTextFile(new URL("localstack/db/bootstrap.sql", ROOT)))
+      .simple();
+    const dir = new URL("supabase/migrations/", ROOT);
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".sql"))
+      .sort();
+    for (const f of files) {
+      await sql.unsafe(await Deno.readTextFile(new URL(f, dir))).simple();
+    }
+  } finally {
+    await sql.end();
+  }
+  return {
+    url,
+    drop: async () => {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  "Index Name"?: string;
+  Plans?: PlanNode[];
+}
+
+function nodes(n: PlanNode): PlanNode[] {
+  return [n, ...(n.Plans ?? []).flatMap(nodes)];
+}
+
+Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finished jobs", async () => {
+  const scratch = await scratchDatabase();
+  const notices: string[] = [];
+  const sql = connect(scratch.url, (n) => notices.push(String(n.message)));
+  try {
+    await sql`
+      insert into auth.users (id, email)
+      select gen_random_uuid(), 'plan-' || i || '@test.local' from generate_series(1, 200) as i`;
+    // History: 100,000 finished jobs spread over the users.
+    await sql`
+      insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
+        request_hash, rate_bucket, state, progress, run_at, deadline_at, created_at, finished_at,
+        result)
+      select u.ids[1 + i % 200], 'text_to_model', case when i % 2 = 0 then 'tripo' else 'openai' end,
+        'done-' || i, '{"prompt":"x"}', 'hdr:done-' || i, 'h', 'b',
+        case when i % 10 = 0 then 'failed' else 'succeeded' end, 100,
+        now() - interval '2 days', now() - interval '1 day', now() - interval '2 days',
+        now() - interval '1 day', '{"outputs":[]}'
+      from generate_series(1, 100000) as i,
+           (select array_agg(id) as ids from auth.users) as u`;
+    // Waiting but not due (future run_at), and a few due ones including Tripo submissions.
+    await sql`
+      insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
+        request_hash, rate_bucket, run_at, deadline_at)
+      select u.ids[1 + i % 200], 'text_to_model', case when i % 2 = 0 then 'tripo' else 'openai' end,
+        'later-' || i, '{}', 'hdr:later-' || i, 'h', 'b', now() + interval '1 hour',
+        now() + interval '2 hours'
+      from generate_series(1, 2000) as i, (select array_agg(id) as ids from auth.users) as u`;
+    await sql`
+      insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
+        request_hash, rate_bucket, run_at, deadline_at)
+      select u.ids[1 + i % 200], 'text_to_model', case when i % 2 = 0 then 'tripo' else 'openai' end,
+        'due-' || i, '{}', 'hdr:due-' || i, 'h', 'b', now() - interval '1 second',
+        now() + interval '1 hour'
+      from generate_series(1, 20) as i, (select array_agg(id) as ids from auth.users) as u`;
+    // What autovacuum would have done by now.
+    await sql`analyze public.jobs`;
+
+    await sql`load 'auto_explain'`;
+    await sql`set auto_explain.log_min_duration = 0`;
+    await sql`set auto_explain.log_nested_statements = on`;
+    await sql`set auto_explain.log_format = 'json'`;
+    await sql`set auto_explain.log_level = 'notice'`;
+    const claimed = await sql`select * from bff.claim_jobs(10, 60, 5)`;
+    await sql`set auto_explain.log_min_duration = -1`;
+    assert.equal(claimed.length, 10, "the due jobs are claimed");
+
+    const plans = notices
+      .filter((m) => m.includes('"Plan"'))
+      .map((m) => JSON.parse(m.slice(m.indexOf("{"))) as { "Query Text": string; Plan: PlanNode });
+    assert.ok(plans.length >= 3, `expected nested statement plans, got ${plans.length}`);
+
+    const candidate = plans.find((p) => p["Query Text"].includes("with recursive"));
+    assert.ok(candidate, "the candidate query's plan was captured");
+    const candNodes = nodes(candidate.Plan);
+    const shown = JSON.stringify(candidate.Plan, null, 1);
+    const indexes = new Set(candNodes.map((n) => n["Index Name"]).filter((n) => n !== undefined));
+    assert.deepEqual(
+      [...indexes],
+      ["jobs_claimable_idx"],
+      `the candidate query reads jobs only through jobs_claimable_idx:\n${shown}`,
+    );
+    assert.ok(
+      candNodes.some((n) => n["Relation Name"] === "jobs"),
+      `the candidate plan reads jobs:\n${shown}`,
+    );
+
+    // No statement of the claim (deadline sweep, Tripo count, row lock, update) seq-scans jobs.
+    for (const p of plans) {
+      const seq = nodes(p.Plan).filter((n) =>
+        n["Node Type"] === "Seq Scan" && n["Relation Name"] === "jobs"
+      );
+      assert.equal(seq.length, 0, `seq scan of jobs in: ${p["Query Text"].slice(0, 200)}`);
+    }
+  } finally {
+    await sql.end();
+    await scratch.drop();
+  }
+});
