@@ -53,9 +53,36 @@ grant execute on function bff.invoke_process_jobs() to service_role;
 comment on function bff.invoke_process_jobs() is
   'POSTs to the process-jobs Edge Function via pg_net with the Vault secret; called by pg_cron.';
 
+-- (Re)creates the cron job. Returns what it did; a separate function so it can be tested and
+-- re-run by an operator after enabling the extensions.
+create or replace function bff.schedule_process_jobs()
+returns text
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if to_regclass('cron.job') is null
+     or to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is null
+     or to_regclass('vault.decrypted_secrets') is null then
+    return 'skipped: pg_cron, pg_net or Vault not available';
+  end if;
+  -- Re-running replaces the schedule (idempotent).
+  execute $q$select cron.unschedule(jobid) from cron.job where jobname = 'process-jobs'$q$;
+  begin
+    -- Sub-minute schedules need pg_cron >= 1.5.
+    execute $q$select cron.schedule('process-jobs', '5 seconds', 'select bff.invoke_process_jobs()')$q$;
+    return 'scheduled every 5 seconds';
+  exception when others then
+    execute $q$select cron.schedule('process-jobs', '* * * * *', 'select bff.invoke_process_jobs()')$q$;
+    return 'scheduled every minute (no sub-minute schedules: ' || sqlerrm || ')';
+  end;
+end
+$$;
+revoke all on function bff.schedule_process_jobs() from public, anon, authenticated;
+comment on function bff.schedule_process_jobs() is
+  'Schedules process-jobs with pg_cron (every 5 s, else every minute); skips without the extensions.';
+
 do $$
-declare
-  v_has_cron boolean;
 begin
   -- Enable the extensions where the server offers them (hosted Supabase); ignore failures
   -- (e.g. pg_cron not in shared_preload_libraries).
@@ -73,23 +100,6 @@ begin
       raise notice 'pg_cron unavailable: %', sqlerrm;
     end;
   end if;
-
-  v_has_cron := to_regclass('cron.job') is not null;
-  if not v_has_cron
-     or to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is null
-     or to_regclass('vault.decrypted_secrets') is null then
-    raise notice 'pg_cron, pg_net or Vault not available; process-jobs is not scheduled';
-    return;
-  end if;
-
-  -- Re-running replaces the schedule (idempotent).
-  perform cron.unschedule(jobid) from cron.job where jobname = 'process-jobs';
-  begin
-    -- Sub-minute schedules need pg_cron >= 1.5.
-    perform cron.schedule('process-jobs', '5 seconds', 'select bff.invoke_process_jobs()');
-  exception when others then
-    raise notice 'sub-minute cron schedules unsupported (%); scheduling every minute', sqlerrm;
-    perform cron.schedule('process-jobs', '* * * * *', 'select bff.invoke_process_jobs()');
-  end;
+  raise notice 'process-jobs schedule: %', bff.schedule_process_jobs();
 end
 $$;
