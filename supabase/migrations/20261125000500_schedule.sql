@@ -58,6 +58,7 @@ comment on function bff.invoke_process_jobs() is
 create or replace function bff.schedule_process_jobs()
 returns text
 language plpgsql
+security definer
 set search_path = ''
 as $$
 begin
