@@ -104,7 +104,9 @@ try {
     ...(await stack.testEnv()),
     STACK_TEMPLATE_DB: names.template,
     STACK_ADMIN_DB_URL: DEFAULT_ADMIN_URL,
+    STACK_LOG_PATH: logPath,
     DENO_NO_PACKAGE_JSON: "1",
+    NO_COLOR: "1",
   };
   say(`deno ${denoArgs.join(" ")}`);
   const dt = await run(Deno.execPath(), denoArgs, env);

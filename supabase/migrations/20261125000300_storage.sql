@@ -1,9 +1,10 @@
 -- Buckets and storage.objects policies. Both buckets are private; each user owns the folder
 -- named after their user id. Only the service role (which bypasses RLS) writes generated assets.
 
+-- 50 MiB: GLB models to refine; the BFF itself caps images at 20 MB when it reads them.
 insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)
 values (
-  'input-assets', 'input-assets', false, 20971520,
+  'input-assets', 'input-assets', false, 52428800,
   array['image/png', 'image/jpeg', 'image/webp', 'model/gltf-binary', 'application/octet-stream']
 )
 on conflict (id) do nothing;

@@ -91,7 +91,7 @@ select has_index('public', 'concept_images', 'concept_images_job_idx', array['jo
 -- Buckets -----------------------------------------------------------------------------------
 select results_eq(
   $$ select public, file_size_limit from storage.buckets where id = 'input-assets' $$,
-  $$ values (false, 20971520::bigint) $$,
+  $$ values (false, 52428800::bigint) $$,
   'input-assets is private with a 20 MiB limit'
 );
 select ok(

@@ -57,7 +57,7 @@ it("image-to-image n=3: all concepts stored, listed and signed", async () => {
   assert.equal(String(b.n), "3");
   assert.equal(b.background, "transparent");
   assert.match(String(b.prompt), /a cosy cabin Style: watercolour/);
-  const images = (b.parts ?? b.files ?? []).filter((p: { name: string }) => /^image/.test(p.name));
+  const images = b["image[]"] ?? (b.image ? [b.image] : []);
   assert.ok(images.length >= 1, `image part sent: ${JSON.stringify(b)}`);
   assert.equal(images[0].type, "image/png");
 });

@@ -31,7 +31,7 @@ interface Case {
   method?: string;
   token?: string | null | ((w: World) => string | Promise<string>);
   headers?: Record<string, string>;
-  body?: unknown | ((w: World) => unknown);
+  body?: Record<string, unknown> | unknown[] | ((w: World) => unknown);
   rawBody?: BodyInit | (() => BodyInit);
   status: number;
   /** Our `{error:{code}}`; gateway refusals use Supabase's `{code,message}` shape instead. */

@@ -17,7 +17,7 @@ export interface ProbedInput extends ObjectRef {
 }
 
 export const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
-export const MAX_MODEL_BYTES = 100 * 1024 * 1024;
+export const MAX_MODEL_BYTES = 50 * 1024 * 1024;
 
 const OBJECT_ROUTE = /^\/storage\/v1\/object\/(public|authenticated|sign)\/([^/]+)\/(.+)$/;
 const BUCKET = /^[a-z0-9][a-z0-9._-]{1,62}$/;

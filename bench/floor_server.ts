@@ -1,0 +1,42 @@
+// The floor: the least a generation POST can do on this stack — Hono routing, HS256 JWT
+// verification (jose), zod body validation, one INSERT in a transaction (postgres.js pool of
+// 4). Run as its own `deno run` process and bound through DENO_SERVE_ADDRESS, like a function.
+import { Hono } from "hono";
+import { z } from "zod";
+import * as jose from "jose";
+import postgres from "postgres";
+
+const secret = new TextEncoder().encode(Deno.env.get("FLOOR_JWT_SECRET") ?? "");
+const sql = postgres(Deno.env.get("FLOOR_DB_URL") ?? "", { max: 4, onnotice: () => {} });
+
+const body = z.strictObject({
+  task_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
+  prompt: z.string().min(1).max(1024),
+});
+
+const app = new Hono().basePath("/floor");
+app.post("/", async (c) => {
+  const token = c.req.header("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
+  if (!token) return c.json({ error: { code: "unauthorized" } }, 401);
+  let sub: string;
+  try {
+    const { payload } = await jose.jwtVerify(token, secret, {
+      algorithms: ["HS256"],
+      audience: "authenticated",
+    });
+    if (typeof payload.sub !== "string") throw new Error("no sub");
+    sub = payload.sub;
+  } catch {
+    return c.json({ error: { code: "unauthorized" } }, 401);
+  }
+  const parsed = body.safeParse(await c.req.json().catch(() => null));
+  if (!parsed.success) return c.json({ error: { code: "validation_failed" } }, 400);
+  const [row] = await sql.begin((tx) =>
+    tx`insert into bench.floor_jobs (user_id, task_id, prompt)
+       values (${sub}::uuid, ${parsed.data.task_id}, ${parsed.data.prompt})
+       returning id`
+  );
+  return c.json({ job_id: row.id, status: "pending" }, 202);
+});
+
+Deno.serve(app.fetch);
