@@ -32,7 +32,7 @@ export async function readFunctionConfig(): Promise<FunctionConfig[]> {
   return fns;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -76,7 +76,7 @@ export class FunctionProcess {
   }
 
   async #start(): Promise<void> {
-    this.port = await freePort();
+    this.port = freePort();
     const entry = `${PROJECT_ROOT}supabase/functions/${this.name}/index.ts`;
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--no-prompt", entry],

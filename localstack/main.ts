@@ -64,7 +64,12 @@ export interface Stack {
 
 function serve(port: number, handler: (req: Request) => Response | Promise<Response>) {
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port, onListen: () => {}, onError: () => new Response(null, { status: 500 }) },
+    {
+      hostname: "127.0.0.1",
+      port,
+      onListen: () => {},
+      onError: () => new Response(null, { status: 500 }),
+    },
     handler,
   );
   return { server, port: server.addr.port, url: `http://127.0.0.1:${server.addr.port}` };
@@ -73,10 +78,13 @@ function serve(port: number, handler: (req: Request) => Response | Promise<Respo
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const log = opts.log ?? ((line: string) => console.error(line));
   const env = Deno.env.toObject();
-  const dbUrl = opts.dbUrl ?? env.SUPABASE_DB_URL ?? withDatabase(DEFAULT_ADMIN_URL, "makeit3d_dev");
+  const dbUrl = opts.dbUrl ?? env.SUPABASE_DB_URL ??
+    withDatabase(DEFAULT_ADMIN_URL, "makeit3d_dev");
   if (!opts.dbUrl && !env.SUPABASE_DB_URL) {
     const name = new URL(dbUrl).pathname.slice(1);
-    if (!(await databaseExists(DEFAULT_ADMIN_URL, name))) await createDatabase(DEFAULT_ADMIN_URL, name);
+    if (!(await databaseExists(DEFAULT_ADMIN_URL, name))) {
+      await createDatabase(DEFAULT_ADMIN_URL, name);
+    }
   }
   if (!opts.skipMigrations) await migrate(dbUrl);
 
@@ -92,7 +100,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   });
 
   // Simulators build output URLs from their own origin, so bind first, then create them.
-  let tripoHandler: (req: Request) => Promise<Response> = () => Promise.resolve(new Response(null, { status: 503 }));
+  let tripoHandler: (req: Request) => Promise<Response> = () =>
+    Promise.resolve(new Response(null, { status: 503 }));
   let openaiHandler = tripoHandler;
   const tripo = serve(0, (req) => tripoHandler(req));
   const openai = serve(0, (req) => openaiHandler(req));
@@ -126,7 +135,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     OPENAI_BASE_URL: env.OPENAI_BASE_URL ??
       (useRealOpenAI ? "https://api.openai.com/v1" : `${openai.url}/v1`),
     // The simulators serve their own output files on loopback; allow exactly those.
-    PROVIDER_ASSET_HOSTS: [env.PROVIDER_ASSET_HOSTS, `127.0.0.1:${tripo.port}`, `127.0.0.1:${openai.port}`]
+    PROVIDER_ASSET_HOSTS: [
+      env.PROVIDER_ASSET_HOSTS,
+      `127.0.0.1:${tripo.port}`,
+      `127.0.0.1:${openai.port}`,
+    ]
       .filter(Boolean).join(","),
     // The project's own Storage is on loopback in development only.
     ALLOW_LOOPBACK_HOSTS: `127.0.0.1:${gateway.port}`,
@@ -166,7 +179,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ? setInterval(() => {
       fetch(`${publicUrl}/functions/v1/process-jobs`, {
         method: "POST",
-        headers: { authorization: `Bearer ${processJobsSecret}`, "content-type": "application/json" },
+        headers: {
+          authorization: `Bearer ${processJobsSecret}`,
+          "content-type": "application/json",
+        },
         body: "{}",
       }).then((r) => r.body?.cancel()).catch(() => {});
     }, cronMs)
@@ -202,7 +218,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     async stop() {
       if (cron) clearInterval(cron);
       await Promise.all([...functions.values()].map((f) => f.stop()));
-      await Promise.all([gateway.server.shutdown(), tripo.server.shutdown(), openai.server.shutdown()]);
+      await Promise.all([
+        gateway.server.shutdown(),
+        tripo.server.shutdown(),
+        openai.server.shutdown(),
+      ]);
       await sql.end({ timeout: 5 });
     },
   };

@@ -8,7 +8,6 @@ import {
   dropStaleDatabases,
   migrate,
   PROJECT_ROOT,
-  withDatabase,
 } from "../localstack/db/prepare.ts";
 import { startStack } from "../localstack/main.ts";
 
@@ -93,7 +92,7 @@ try {
     skipMigrations: true,
     dataDir: `${PROJECT_ROOT}.runs/storage-${names.main}`,
     log: writeLog,
-    functionEnv: { LOG_LEVEL: "warn" },
+    functionEnv: { LOG_LEVEL: "info" },
   });
   say(`stack up at ${stack.url} (${((performance.now() - t0) / 1000).toFixed(1)} s since start)`);
 

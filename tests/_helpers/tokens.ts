@@ -10,7 +10,14 @@ export function hs256(claims: jose.JWTPayload, key: Uint8Array = secret()): Prom
 }
 
 export function userClaims(sub: string, extra: jose.JWTPayload = {}): jose.JWTPayload {
-  return { sub, role: "authenticated", aud: "authenticated", exp: now() + 600, iat: now(), ...extra };
+  return {
+    sub,
+    role: "authenticated",
+    aud: "authenticated",
+    exp: now() + 600,
+    iat: now(),
+    ...extra,
+  };
 }
 
 export function expired(sub: string) {
@@ -18,11 +25,15 @@ export function expired(sub: string) {
 }
 
 export function wrongSecret(sub: string) {
-  return hs256(userClaims(sub), new TextEncoder().encode("not-the-project-secret-but-long-enough-000"));
+  return hs256(
+    userClaims(sub),
+    new TextEncoder().encode("not-the-project-secret-but-long-enough-000"),
+  );
 }
 
 export function unsignedToken(sub: string): string {
-  const enc = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  const enc = (o: unknown) =>
+    btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
   return `${enc({ alg: "none", typ: "JWT" })}.${enc(userClaims(sub))}.`;
 }
 
@@ -30,7 +41,11 @@ export function unsignedToken(sub: string): string {
 export async function es256(claims: jose.JWTPayload): Promise<string> {
   const jwk = JSON.parse(stack.es256PrivateJwk);
   const key = await jose.importJWK(jwk, "ES256");
-  return await new jose.SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "JWT", kid: jwk.kid })
+  return await new jose.SignJWT(claims).setProtectedHeader({
+    alg: "ES256",
+    typ: "JWT",
+    kid: jwk.kid,
+  })
     .sign(key);
 }
 
@@ -38,6 +53,10 @@ export async function es256(claims: jose.JWTPayload): Promise<string> {
 export async function es256Forged(claims: jose.JWTPayload): Promise<string> {
   const jwk = JSON.parse(stack.es256PrivateJwk);
   const { privateKey } = await jose.generateKeyPair("ES256");
-  return await new jose.SignJWT(claims).setProtectedHeader({ alg: "ES256", typ: "JWT", kid: jwk.kid })
+  return await new jose.SignJWT(claims).setProtectedHeader({
+    alg: "ES256",
+    typ: "JWT",
+    kid: jwk.kid,
+  })
     .sign(privateKey);
 }

@@ -76,6 +76,7 @@ it("image-to-image moderation refusal: failed with a clear error, no retry", asy
   assert.ok(s.error && !/https?:|sk-|stack/i.test(s.error), s.error ?? "");
   const edits = await simRequests("openai", mark, "&method=POST&path=/v1/images/edits");
   assert.equal(edits.length, 1);
-  const [row] = await db()`select status, error from public.concept_images where job_id = ${data.job_id}`;
+  const [row] =
+    await db()`select status, error from public.concept_images where job_id = ${data.job_id}`;
   assert.equal(row.status, "failed");
 });

@@ -156,10 +156,16 @@ it("refine-model: finds the caller's own draft when draft_model_task_id is absen
 
   // Another user may not refine it, with or without the draft id.
   const other = await newUser("refine-other");
-  for (const body of [
-    { task_id: "steal", input_model_asset_url: row.asset_url },
-    { task_id: "steal", input_model_asset_url: row.asset_url, draft_model_task_id: row.ai_service_task_id },
-  ]) {
+  for (
+    const body of [
+      { task_id: "steal", input_model_asset_url: row.asset_url },
+      {
+        task_id: "steal",
+        input_model_asset_url: row.asset_url,
+        draft_model_task_id: row.ai_service_task_id,
+      },
+    ]
+  ) {
     const { error, response } = await other.client.functions.invoke("generate-refine-model", {
       body,
       headers: { authorization: `Bearer ${other.token}` },

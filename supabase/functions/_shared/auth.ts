@@ -50,7 +50,9 @@ export function createTokenVerifier(config: Config) {
       if (e instanceof jose.errors.JWTExpired) throw unauthorized("The access token has expired.");
       throw unauthorized("The access token is not valid for this project.");
     }
-    if (payload.role !== "authenticated" || typeof payload.sub !== "string" || !UUID.test(payload.sub)) {
+    if (
+      payload.role !== "authenticated" || typeof payload.sub !== "string" || !UUID.test(payload.sub)
+    ) {
       throw unauthorized("A signed-in user's access token is required.");
     }
     if (typeof payload.exp !== "number") throw unauthorized("The access token has no expiry.");

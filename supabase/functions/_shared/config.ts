@@ -20,7 +20,7 @@ const schema = z.object({
       if (!Array.isArray(parsed?.keys)) throw new Error("no keys array");
       return parsed as { keys: Record<string, unknown>[] };
     } catch {
-      ctx.addIssue({ code: "custom", message: "must be a JSON Web Key Set ({\"keys\":[…]})" });
+      ctx.addIssue({ code: "custom", message: 'must be a JSON Web Key Set ({"keys":[…]})' });
       return z.NEVER;
     }
   }),

@@ -99,7 +99,8 @@ export function createDb(config: Config) {
     },
 
     async heartbeat(jobId: string, lease: string, leaseSeconds: number): Promise<boolean> {
-      const [r] = await sql`select bff.heartbeat(${jobId}::uuid, ${lease}::uuid, ${leaseSeconds}) as ok`;
+      const [r] =
+        await sql`select bff.heartbeat(${jobId}::uuid, ${lease}::uuid, ${leaseSeconds}) as ok`;
       return r.ok === true;
     },
 

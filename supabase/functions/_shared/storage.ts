@@ -3,6 +3,7 @@
 // (service role) as streams, never buffered whole.
 import type { Config } from "./config.ts";
 import { ApiError, badRequest } from "./errors.ts";
+import { hasControlChars } from "./validation.ts";
 
 export interface ObjectRef {
   bucket: string;
@@ -25,11 +26,15 @@ const BUCKET = /^[a-z0-9][a-z0-9._-]{1,62}$/;
 /** Detects the file type from its first bytes (never from a name or a header). */
 export function sniffType(bytes: Uint8Array): ProbedInput["contentType"] | null {
   const b = bytes;
-  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 &&
-    b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a) return "image/png";
+  if (
+    b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 &&
+    b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a
+  ) return "image/png";
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "image/jpeg";
-  if (b.length >= 12 && String.fromCharCode(...b.subarray(0, 4)) === "RIFF" &&
-    String.fromCharCode(...b.subarray(8, 12)) === "WEBP") return "image/webp";
+  if (
+    b.length >= 12 && String.fromCharCode(...b.subarray(0, 4)) === "RIFF" &&
+    String.fromCharCode(...b.subarray(8, 12)) === "WEBP"
+  ) return "image/webp";
   if (b.length >= 12 && String.fromCharCode(...b.subarray(0, 4)) === "glTF" && b[4] === 2) {
     return "model/gltf-binary";
   }
@@ -68,7 +73,7 @@ export function parseStorageUrl(raw: string, config: Config, field: string): Obj
     } catch {
       throw refuse("bad path encoding");
     }
-    if (!d || d === "." || d === ".." || /[\/\\\0]/.test(d) || /[\x00-\x1f]/.test(d)) {
+    if (!d || d === "." || d === ".." || /[\/\\\t\n\r]/.test(d) || hasControlChars(d)) {
       throw refuse("bad path segment");
     }
     decoded.push(d);

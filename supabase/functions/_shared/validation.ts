@@ -8,8 +8,16 @@ const taskId = z.string().regex(
 );
 const url = z.string().min(1).max(2048);
 const seed = z.number().int().min(0).max(2_147_483_647);
+/** Control characters other than tab, newline and carriage return. */
+export function hasControlChars(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return true;
+  }
+  return false;
+}
 const noControl = (max: number) =>
-  z.string().trim().min(1).max(max).refine((s) => !/[\x00-\x08\x0b\x0c\x0e-\x1f]/.test(s), {
+  z.string().trim().min(1).max(max).refine((s) => !hasControlChars(s), {
     message: "must not contain control characters",
   });
 

@@ -79,7 +79,11 @@ const PLANS: Record<JobKind, { schema: Schema; plan: (b: Record<string, unknown>
       provider: "openai",
       rateBucket: "image",
       outputs: b.n as number,
-      inputs: [{ field: "input_image_asset_url", url: b.input_image_asset_url as string, kind: "image" }],
+      inputs: [{
+        field: "input_image_asset_url",
+        url: b.input_image_asset_url as string,
+        kind: "image",
+      }],
       request: (body, inputs) => ({
         // The seed's prompt customisation: the style is appended to the prompt.
         prompt: body.style ? `${body.prompt} Style: ${body.style}` : body.prompt,
@@ -133,7 +137,11 @@ const PLANS: Record<JobKind, { schema: Schema; plan: (b: Record<string, unknown>
       provider: "tripo",
       rateBucket: "model",
       outputs: 1,
-      inputs: [{ field: "input_sketch_asset_url", url: b.input_sketch_asset_url as string, kind: "image" }],
+      inputs: [{
+        field: "input_sketch_asset_url",
+        url: b.input_sketch_asset_url as string,
+        kind: "image",
+      }],
       request: (body, inputs) => ({
         tripo_type: "image_to_model",
         params: pick(body, OPTION_KEYS.filter((k) => k !== "image_seed")),
@@ -148,7 +156,11 @@ const PLANS: Record<JobKind, { schema: Schema; plan: (b: Record<string, unknown>
       provider: "tripo",
       rateBucket: "refine",
       outputs: 1,
-      inputs: [{ field: "input_model_asset_url", url: b.input_model_asset_url as string, kind: "model" }],
+      inputs: [{
+        field: "input_model_asset_url",
+        url: b.input_model_asset_url as string,
+        kind: "model",
+      }],
       request: (body, inputs) => ({
         tripo_type: "refine_model",
         params: pick(body, [
@@ -192,7 +204,12 @@ export function createGenerateHandler(kind: JobKind, deps: GenerateDeps) {
     }
     const parsed = schema.safeParse(raw);
     if (!parsed.success) {
-      throw new ApiError(400, "validation_failed", "The request body is not valid.", issuesOf(parsed.error));
+      throw new ApiError(
+        400,
+        "validation_failed",
+        "The request body is not valid.",
+        issuesOf(parsed.error),
+      );
     }
     const body = parsed.data;
     const plan = makePlan(body);

@@ -1,0 +1,188 @@
+// SQL-level queue figures: drain throughput of the claim + complete path, and claim latency
+// with a large finished / future-dated backlog versus an empty table. These call the product's
+// bff.* functions directly over postgres.js, the way process-jobs does, with no HTTP around.
+import postgres from "postgres";
+import { percentile } from "./stats.ts";
+
+const OUTPUTS = [{ bucket: "generated-assets", path: "bench/x.png", url: "http://bench/x.png" }];
+
+/** Inserts `count` due, trivial OpenAI jobs spread over `users` (no rows, no Tripo cap path). */
+export async function insertTrivialJobs(
+  sql: postgres.Sql,
+  users: string[],
+  count: number,
+  tag: string,
+  state: "due" | "finished" | "future" = "due",
+): Promise<void> {
+  const runAt = state === "future" ? "now() + interval '1 day'" : "now() - interval '1 second'";
+  const terminal = state === "finished";
+  await sql.unsafe(
+    `insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
+       request_hash, rate_bucket, state, run_at, deadline_at, finished_at, created_at)
+     select u.users[1 + (g % array_length(u.users, 1))], 'image_to_image', 'openai',
+       $2 || '-' || g, '{}'::jsonb, 'bench:' || $2 || ':' || g, 'h', 'image',
+       ${terminal ? "'succeeded'" : "'queued'"}, ${runAt}, now() + interval '2 days',
+       ${terminal ? "now() - (g % 1000) * interval '1 second'" : "null"},
+       now() - interval '2 minutes'
+     from generate_series(1, $1::int) g, (select $3::uuid[] as users) u`,
+    [count, tag, users],
+  );
+}
+
+/** Set-based completion, the batched counterpart of bff.complete_job proposed in the report. */
+export const BATCH_COMPLETE_SQL = `
+create or replace function bench.complete_jobs(p_ids uuid[], p_leases uuid[], p_outputs jsonb)
+returns int
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_done uuid[];
+begin
+  with upd as (
+    update public.jobs j
+    set state = 'succeeded', progress = 100, result = jsonb_build_object('outputs', p_outputs),
+        finished_at = now(), lease_token = null, lease_expires_at = null,
+        error_code = null, error_message = null
+    from unnest(p_ids, p_leases) as x(id, lease)
+    where j.id = x.id and j.lease_token = x.lease and j.state in ('queued', 'running')
+    returning j.id
+  )
+  select array_agg(upd.id) into v_done from upd;
+  if v_done is null then
+    return 0;
+  end if;
+  update public.concept_images c
+  set status = 'complete', storage_bucket = o.value ->> 'bucket',
+      storage_path = o.value ->> 'path', asset_url = o.value ->> 'url', error = null
+  from jsonb_array_elements(p_outputs) with ordinality as o(value, ord)
+  where c.job_id = any (v_done) and c.image_index = o.ord - 1;
+  update public.models m
+  set status = 'complete', storage_bucket = p_outputs -> 0 ->> 'bucket',
+      storage_path = p_outputs -> 0 ->> 'path', asset_url = p_outputs -> 0 ->> 'url',
+      progress = 100, error = null
+  where m.job_id = any (v_done);
+  return array_length(v_done, 1);
+end
+$$;`;
+
+export type CompleteMode = "per_job" | "per_job_one_statement" | "set_based";
+
+export interface DrainResult {
+  mode: CompleteMode;
+  jobs: number;
+  seconds: number;
+  jobsPerSecond: number;
+  claimMsShare: number;
+}
+
+type Claimed = { job_id: string; lease_token: string };
+
+async function complete(sql: postgres.Sql, mode: CompleteMode, rows: Claimed[]) {
+  const ids = rows.map((r) => r.job_id);
+  const leases = rows.map((r) => r.lease_token);
+  const outputs = sql.json(OUTPUTS as unknown as postgres.JSONValue);
+  if (mode === "per_job") {
+    // What process-jobs does today: one bff.complete_job round trip per finished job.
+    for (const r of rows) {
+      await sql`select bff.complete_job(${r.job_id}::uuid, ${r.lease_token}::uuid, ${outputs}) as ok`;
+    }
+  } else if (mode === "per_job_one_statement") {
+    // The existing function, called for the whole batch in one statement.
+    await sql`
+      select bff.complete_job(x.id, x.lease, ${outputs})
+      from unnest(${ids}::uuid[], ${leases}::uuid[]) as x(id, lease)`;
+  } else {
+    await sql`select bench.complete_jobs(${ids}::uuid[], ${leases}::uuid[], ${outputs})`;
+  }
+}
+
+/** 8 connections, each claiming 50 and completing them, until `count` jobs are done. */
+export async function drain(
+  dbUrl: string,
+  admin: postgres.Sql,
+  users: string[],
+  count: number,
+  mode: CompleteMode,
+  connections = 8,
+): Promise<DrainResult> {
+  await insertTrivialJobs(admin, users, count, `drain-${mode}-${Date.now()}`);
+  await admin`analyze public.jobs`;
+  const clients = Array.from(
+    { length: connections },
+    () => postgres(dbUrl, { max: 1, onnotice: () => {} }),
+  );
+  await Promise.all(clients.map((c) => c`select 1`));
+  let done = 0;
+  let claimMs = 0;
+  let totalMs = 0;
+  const started = performance.now();
+  await Promise.all(clients.map(async (sql) => {
+    let empty = 0;
+    while (done < count && empty < 3) {
+      const t0 = performance.now();
+      const rows = await sql<Claimed[]>`
+        select job_id, lease_token from bff.claim_jobs(50, 60, 1000)`;
+      const t1 = performance.now();
+      claimMs += t1 - t0;
+      if (rows.length === 0) {
+        empty++;
+        continue;
+      }
+      empty = 0;
+      await complete(sql, mode, rows);
+      totalMs += performance.now() - t0;
+      done += rows.length;
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(clients.map((c) => c.end({ timeout: 5 })));
+  const [left] = await admin`
+    select count(*)::int as n from public.jobs where state in ('queued', 'running')`;
+  if (left.n !== 0) throw new Error(`drain (${mode}) left ${left.n} jobs unfinished`);
+  return {
+    mode,
+    jobs: done,
+    seconds,
+    jobsPerSecond: done / seconds,
+    claimMsShare: totalMs > 0 ? claimMs / totalMs : 0,
+  };
+}
+
+export interface ClaimLatency {
+  claimP50: number;
+  claimP99: number;
+  idleP50: number;
+  idleP99: number;
+}
+
+/** claim_jobs(8) with 8 due jobs waiting, and with nothing due, `samples` times each. */
+export async function claimLatency(
+  sql: postgres.Sql,
+  users: string[],
+  samples: number,
+): Promise<ClaimLatency> {
+  const busy: number[] = [];
+  const idle: number[] = [];
+  const outputs = sql.json(OUTPUTS as unknown as postgres.JSONValue);
+  for (let i = 0; i < samples; i++) {
+    await insertTrivialJobs(sql, users.slice((i * 8) % users.length), 8, `claim-${Date.now()}-${i}`);
+    const t0 = performance.now();
+    const rows = await sql<Claimed[]>`select job_id, lease_token from bff.claim_jobs(8, 60, 1000)`;
+    busy.push(performance.now() - t0);
+    await sql`
+      select bff.complete_job(x.id, x.lease, ${outputs})
+      from unnest(${rows.map((r) => r.job_id)}::uuid[], ${
+      rows.map((r) => r.lease_token)
+    }::uuid[]) as x(id, lease)`;
+    const t1 = performance.now();
+    await sql`select job_id from bff.claim_jobs(8, 60, 1000)`;
+    idle.push(performance.now() - t1);
+  }
+  return {
+    claimP50: percentile(busy, 50),
+    claimP99: percentile(busy, 99),
+    idleP50: percentile(idle, 50),
+    idleP99: percentile(idle, 99),
+  };
+}
