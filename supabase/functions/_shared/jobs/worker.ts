@@ -142,12 +142,18 @@ export function createWorker(deps: {
     return r === "retrying" ? "retried" : r === "failed" ? "failed" : "lease_lost";
   }
 
-  async function retryOrFail(job: ClaimedJob, code: string, message: string, transient: boolean) {
+  async function retryOrFail(
+    job: ClaimedJob,
+    code: string,
+    message: string,
+    transient: boolean,
+    clearSubmit = false,
+  ) {
     if (!transient) {
       await db.failJob(job.job_id, job.lease_token, code, message);
       return "failed" as const;
     }
-    const r = await db.retryJob(job.job_id, job.lease_token, code, message, null, false);
+    const r = await db.retryJob(job.job_id, job.lease_token, code, message, null, clearSubmit);
     return r === "retrying" ? "retried" as const : r === "failed" ? "failed" as const : "lease_lost" as const;
   }
 
@@ -274,7 +280,7 @@ export function createWorker(deps: {
         const phase = job.provider_task_id ? "poll" : "submit";
         // OpenAI's billed call is the edit itself: an HTTP 5xx answer means nothing was made.
         if (job.provider === "openai" && e.status !== undefined && e.status >= 500) {
-          return await retryOrFail(job, e.code, e.userMessage, true);
+          return await retryOrFail(job, e.code, e.userMessage, true, true);
         }
         return await handleProviderError(job, e, phase);
       }
