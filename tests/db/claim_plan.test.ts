@@ -5,49 +5,12 @@
 // Runs in a scratch database that is dropped afterwards.
 import postgres from "postgres";
 import assert from "node:assert/strict";
+import { scratchDatabase } from "../_helpers/scratch_db.ts";
 
 type Sql = ReturnType<typeof postgres>;
 
-const ROOT = new URL("../../", import.meta.url);
-
-function dbUrl(): string {
-  const v = Deno.env.get("STACK_DB_URL");
-  if (!v) throw new Error("STACK_DB_URL is not set: run the tests through `npm test`");
-  return v;
-}
-
 function connect(url: string, onnotice: (n: postgres.Notice) => void = () => {}): Sql {
   return postgres(url, { max: 1, onnotice, idle_timeout: 5 });
-}
-
-// Creates a fresh database with the Supabase stand-in and all migrations applied.
-async function scratchDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `bff_scratch_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
-  const admin = connect(dbUrl());
-  await admin.unsafe(`create database ${name}`);
-  const u = new URL(dbUrl());
-  u.pathname = `/${name}`;
-  const url = u.toString();
-  const sql = connect(url);
-  try {
-    await sql.unsafe(await Deno.readTextFile(new URL("localstack/db/bootstrap.sql", ROOT)))
-      .simple();
-    const dir = new URL("supabase/migrations/", ROOT);
-    const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".sql"))
-      .sort();
-    for (const f of files) {
-      await sql.unsafe(await Deno.readTextFile(new URL(f, dir))).simple();
-    }
-  } finally {
-    await sql.end();
-  }
-  return {
-    url,
-    drop: async () => {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
 }
 
 interface PlanNode {
