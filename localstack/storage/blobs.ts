@@ -3,7 +3,7 @@
 // overwrite never disturbs a download already in progress (the old file is unlinked only after
 // the new row is committed, and an open descriptor keeps reading it).
 import { createHash } from "node:crypto";
-import { Errors } from "./errors.ts";
+import { Errors, StorageError } from "./errors.ts";
 
 export interface Written {
   tmpPath: string;
@@ -41,8 +41,10 @@ export class BlobStore {
         size += value.byteLength;
         if (size > limit) throw Errors.entityTooLarge();
         hash.update(value);
+        // Synchronous on purpose: Deno's async file write keeps each chunk alive until a
+        // later GC, which made memory grow with the upload size; writeSync does not.
         let off = 0;
-        while (off < value.byteLength) off += await file.write(value.subarray(off));
+        while (off < value.byteLength) off += file.writeSync(value.subarray(off));
       }
       file.close();
       return { tmpPath, size, md5: hash.digest("hex") };
@@ -52,7 +54,9 @@ export class BlobStore {
       } catch { /* already closed */ }
       await reader.cancel().catch(() => {});
       await this.remove(tmpPath);
-      throw err;
+      if (err instanceof StorageError) throw err;
+      // The body broke off (client aborted, truncated multipart): nothing was stored.
+      throw Errors.invalidRequest(`Upload aborted: ${(err as Error)?.message ?? err}`);
     }
   }
 

@@ -1,6 +1,7 @@
 // Storage API errors in the shape supabase/storage renders them: the body carries the real
 // status in `statusCode` (a string), while the HTTP status is 400 for every non-500 error,
-// except the few the server overrides (416 for an unsatisfiable range, 544 for a DB timeout).
+// except the few the server overrides (403 for a bad JWT, 416 for an unsatisfiable range, 544
+// for a DB timeout).
 
 export class StorageError extends Error {
   constructor(
@@ -33,7 +34,9 @@ export class StorageError extends Error {
 }
 
 export const Errors = {
-  invalidJwt: (message: string) => new StorageError(403, "InvalidJWT", message, "Unauthorized"),
+  // Storage answers a bad JWT with HTTP 403 itself (one of its status overrides).
+  invalidJwt: (message: string) =>
+    new StorageError(403, "InvalidJWT", message, "Unauthorized", 403),
   accessDenied: (message = "new row violates row-level security policy") =>
     new StorageError(403, "AccessDenied", message, "Unauthorized"),
   noSuchBucket: () => new StorageError(404, "NoSuchBucket", "Bucket not found", "Bucket not found"),
