@@ -143,7 +143,9 @@ export function startPgCounter(dbUrl: string): PgCounter {
     },
     snapshot: () => ({ total, byLabel: { ...byLabel } }),
     close() {
-      listener.close();
+      try {
+        listener.close();
+      } catch { /* already closed */ }
       for (const c of conns) {
         try {
           c.close();

@@ -20,7 +20,7 @@ export async function insertTrivialJobs(
     `insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
        request_hash, rate_bucket, state, run_at, deadline_at, finished_at, created_at)
      select u.users[1 + (g % array_length(u.users, 1))], 'image_to_image', 'openai',
-       $2 || '-' || g, '{}'::jsonb, 'bench:' || $2 || ':' || g, 'h', 'image',
+       $2::text || '-' || g, '{}'::jsonb, 'bench:' || $2::text || ':' || g, 'h', 'image',
        ${terminal ? "'succeeded'" : "'queued'"}, ${runAt}, now() + interval '2 days',
        ${terminal ? "now() - (g % 1000) * interval '1 second'" : "null"},
        now() - interval '2 minutes'
@@ -166,7 +166,12 @@ export async function claimLatency(
   const idle: number[] = [];
   const outputs = sql.json(OUTPUTS as unknown as postgres.JSONValue);
   for (let i = 0; i < samples; i++) {
-    await insertTrivialJobs(sql, users.slice((i * 8) % users.length), 8, `claim-${Date.now()}-${i}`);
+    await insertTrivialJobs(
+      sql,
+      users.slice((i * 8) % users.length),
+      8,
+      `claim-${Date.now()}-${i}`,
+    );
     const t0 = performance.now();
     const rows = await sql<Claimed[]>`select job_id, lease_token from bff.claim_jobs(8, 60, 1000)`;
     busy.push(performance.now() - t0);
@@ -175,6 +180,8 @@ export async function claimLatency(
       from unnest(${rows.map((r) => r.job_id)}::uuid[], ${
       rows.map((r) => r.lease_token)
     }::uuid[]) as x(id, lease)`;
+    // Keep the table as it was (empty stays empty), so only the backlog differs between runs.
+    await sql`delete from public.jobs where id = any (${rows.map((r) => r.job_id)}::uuid[])`;
     const t1 = performance.now();
     await sql`select job_id from bff.claim_jobs(8, 60, 1000)`;
     idle.push(performance.now() - t1);
