@@ -17,8 +17,15 @@ export interface AuthUser {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function createTokenVerifier(config: Config) {
+  // Imported once: jose would otherwise import the raw secret on every verification.
   const secret = config.SUPABASE_JWT_SECRET
-    ? new TextEncoder().encode(config.SUPABASE_JWT_SECRET)
+    ? crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(config.SUPABASE_JWT_SECRET),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["verify"],
+    )
     : undefined;
   const jwks = config.SUPABASE_JWKS
     ? jose.createLocalJWKSet(config.SUPABASE_JWKS as jose.JSONWebKeySet)
@@ -34,7 +41,7 @@ export function createTokenVerifier(config: Config) {
     let payload: jose.JWTPayload;
     try {
       if (alg === "HS256" && secret) {
-        ({ payload } = await jose.jwtVerify(token, secret, {
+        ({ payload } = await jose.jwtVerify(token, await secret, {
           algorithms: ["HS256"],
           audience: "authenticated",
         }));

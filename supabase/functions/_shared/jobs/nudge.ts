@@ -37,6 +37,8 @@ export function createNudger(config: Config, log: (msg: string) => void) {
       again = true;
       return;
     }
-    void send();
+    inFlight = true;
+    // After the current response is on its way: the caller's 202 does not wait for this fetch.
+    setTimeout(() => void send(), 0);
   };
 }

@@ -10,6 +10,7 @@ import { isProviderError, type ProviderError } from "../providers/errors.ts";
 import { buildTaskBody, createTripoClient, normalizeStatus } from "../providers/tripo.ts";
 import { createOpenAIImages } from "../providers/openai.ts";
 import { AssetError, fetchAsset, verifyingStream } from "./assets.ts";
+import { StorageError } from "../storage.ts";
 import { createFailpoints } from "./failpoints.ts";
 
 /** Lease of a claimed job; heartbeats extend it while a long step runs. */
@@ -21,15 +22,66 @@ const MAX_IN_FLIGHT = 8;
 const MAX_IDLE_WAIT_MS = 5_000;
 const MAX_MODEL_BYTES = 512 * 1024 * 1024;
 const STREAM_TIMEOUT_MS = 90_000;
+/** A transfer that moves no byte for this long is stalled: abort it rather than hang. */
+const STALL_TIMEOUT_MS = 15_000;
+/** Any other single Storage call (input download, image upload, existence check). */
+const STORAGE_CALL_TIMEOUT_MS = 20_000;
+/** Uploads of results already paid for are retried in place: they cannot be made again. */
+const PAID_UPLOAD_ATTEMPTS = 3;
+/** DB writes that record a paid submission are retried in place on a dropped connection. */
+const RECORD_ATTEMPTS = 4;
 
-/** Calls `first` after the first chunk and `half` once half the expected bytes went through. */
-function progressTap(expected: number | null, first: () => void, half: () => void) {
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves `p`, or rejects after `ms` (for calls that take no AbortSignal). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
+}
+
+/**
+ * Retries `fn` when it throws (a dropped DB connection, a failed Storage call), bounded.
+ * Used only where giving up would throw away something already paid for.
+ */
+async function persist<T>(attempts: number, fn: () => Promise<T>): Promise<T> {
+  for (let i = 1;; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (i >= attempts) throw e;
+      await pause(250 * 2 ** (i - 1));
+    }
+  }
+}
+
+/** Error thrown when output bytes were paid for but could not be stored. */
+class PaidOutputLost extends Error {
+  constructor(cause: unknown) {
+    super(`storing a paid result failed: ${cause instanceof Error ? cause.message : cause}`);
+    this.name = "PaidOutputLost";
+  }
+}
+
+/**
+ * Calls `first` after the first chunk and `half` once half the expected bytes went through;
+ * `moved` on every chunk (the stall watchdog).
+ */
+function progressTap(
+  expected: number | null,
+  first: () => void,
+  half: () => void,
+  moved: () => void = () => {},
+) {
   let seen = 0;
   let firstDone = false;
   let halfDone = false;
   return new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       controller.enqueue(chunk);
+      moved();
       seen += chunk.byteLength;
       if (!firstDone) {
         firstDone = true;
@@ -70,6 +122,7 @@ const SAFE_MESSAGES: Record<string, string> = {
     "The AI provider did not confirm the job and it was not resubmitted, to avoid charging twice. Please try again.",
   output_invalid: "The AI provider returned an unusable file.",
   storage_failed: "The result could not be stored.",
+  output_unavailable: "The result could not be downloaded yet; retrying.",
 };
 
 export function createWorker(deps: {
@@ -91,7 +144,10 @@ export function createWorker(deps: {
   });
 
   /** Runs `fn` while keeping the job's lease alive; aborts `fn` if the lease is lost. */
-  async function withLease<T>(job: ClaimedJob, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async function withLease<T>(
+    job: ClaimedJob,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const ctl = new AbortController();
     const timer = setInterval(async () => {
       try {
@@ -112,7 +168,9 @@ export function createWorker(deps: {
       bucket: config.GENERATED_ASSETS_BUCKET,
       // {user_id}/{concepts|models}/{task_id}/{file}: the user's own folder (Storage RLS), and
       // the job id in the file name so two jobs never write the same object.
-      path: `${job.user_id}/${job.provider === "openai" ? "concepts" : "models"}/${job.client_task_id}/${file}`,
+      path: `${job.user_id}/${
+        job.provider === "openai" ? "concepts" : "models"
+      }/${job.client_task_id}/${file}`,
     };
     return { ...ref, url: storage.authenticatedUrl(ref) };
   }
@@ -124,7 +182,12 @@ export function createWorker(deps: {
   ): Promise<Outcome> {
     // A paid submission that may have landed is never replayed.
     if (phase === "submit" && e.landed !== "no") {
-      await db.failJob(job.job_id, job.lease_token, "submission_unknown", SAFE_MESSAGES.submission_unknown);
+      await db.failJob(
+        job.job_id,
+        job.lease_token,
+        "submission_unknown",
+        SAFE_MESSAGES.submission_unknown,
+      );
       return "failed";
     }
     if (e.kind === "permanent") {
@@ -154,7 +217,11 @@ export function createWorker(deps: {
       return "failed" as const;
     }
     const r = await db.retryJob(job.job_id, job.lease_token, code, message, null, clearSubmit);
-    return r === "retrying" ? "retried" as const : r === "failed" ? "failed" as const : "lease_lost" as const;
+    return r === "retrying"
+      ? "retried" as const
+      : r === "failed"
+      ? "failed" as const
+      : "lease_lost" as const;
   }
 
   // --- Tripo -------------------------------------------------------------------------------
@@ -164,7 +231,8 @@ export function createWorker(deps: {
     const tokens: string[] = [];
     for (const input of req.inputs ?? []) {
       if (input.content_type === "model/gltf-binary") continue; // refine refers to the draft id
-      const res = await storage.download({ bucket: input.bucket, path: input.path });
+      const signal = AbortSignal.timeout(STORAGE_CALL_TIMEOUT_MS);
+      const res = await storage.download({ bucket: input.bucket, path: input.path }, signal);
       const bytes = new Uint8Array(await res.arrayBuffer());
       const ext = input.content_type.split("/")[1];
       tokens.push(await tripo.upload(bytes, input.content_type, `input.${ext}`));
@@ -178,14 +246,24 @@ export function createWorker(deps: {
     const gate = await db.beginSubmit(job.job_id, job.lease_token);
     if (gate === "lease_lost") return "lease_lost";
     if (gate === "ambiguous") {
-      await db.failJob(job.job_id, job.lease_token, "submission_unknown", SAFE_MESSAGES.submission_unknown);
+      await db.failJob(
+        job.job_id,
+        job.lease_token,
+        "submission_unknown",
+        SAFE_MESSAGES.submission_unknown,
+      );
       return "failed";
     }
     if (gate === "submitted") return "progressed";
     const taskId = await tripo.createTask(body);
     failpoint("after_submit_sent");
-    // Stored the moment it is known; from here on the job can only be polled.
-    if (!(await db.recordSubmission(job.job_id, job.lease_token, taskId))) return "lease_lost";
+    // Stored the moment it is known; from here on the job can only be polled. The id exists
+    // only in this process now, so a dropped DB connection is retried here, not given up on.
+    const recorded = await persist(
+      RECORD_ATTEMPTS,
+      () => db.recordSubmission(job.job_id, job.lease_token, taskId),
+    );
+    if (!recorded) return "lease_lost";
     await db.recordProgress(job.job_id, job.lease_token, 0, 1);
     return "submitted";
   }
@@ -199,7 +277,12 @@ export function createWorker(deps: {
       return "failed";
     }
     if (s.state !== "success") {
-      const ok = await db.recordProgress(job.job_id, job.lease_token, s.progress, s.nextPollSeconds);
+      const ok = await db.recordProgress(
+        job.job_id,
+        job.lease_token,
+        s.progress,
+        s.nextPollSeconds,
+      );
       return ok ? "progressed" : "lease_lost";
     }
     if (!s.modelUrl) {
@@ -208,14 +291,42 @@ export function createWorker(deps: {
     }
     const out = outputRef(job, `${job.job_id}.glb`);
     await withLease(job, async (lease) => {
-      const signal = AbortSignal.any([lease, AbortSignal.timeout(STREAM_TIMEOUT_MS)]);
-      const res = await fetchAsset(s.modelUrl!, config, signal);
-      const len = res.headers.get("content-length");
-      const expected = len ? Number(len) : null;
-      const body = res.body!
-        .pipeThrough(verifyingStream("model/gltf-binary", expected, MAX_MODEL_BYTES))
-        .pipeThrough(progressTap(expected, () => failpoint("mid_download"), () => failpoint("mid_upload")));
-      await storage.upload(out, body, "model/gltf-binary", signal);
+      // Aborted by a lost lease, the overall cap, or a stall (no byte moved for a while).
+      const stall = new AbortController();
+      let watchdog = setTimeout(() => stall.abort(), STALL_TIMEOUT_MS);
+      const moved = () => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => stall.abort(), STALL_TIMEOUT_MS);
+      };
+      const signal = AbortSignal.any([lease, stall.signal, AbortSignal.timeout(STREAM_TIMEOUT_MS)]);
+      try {
+        const res = await fetchAsset(s.modelUrl!, config, signal);
+        const len = res.headers.get("content-length");
+        const expected = len ? Number(len) : null;
+        const body = res.body!
+          .pipeThrough(verifyingStream("model/gltf-binary", expected, MAX_MODEL_BYTES))
+          .pipeThrough(progressTap(
+            expected,
+            () => failpoint("mid_download"),
+            () => failpoint("mid_upload"),
+            moved,
+          ));
+        await storage.upload(out, body, "model/gltf-binary", signal);
+      } catch (e) {
+        if (e instanceof AssetError) throw e;
+        // The upload refused or the transfer broke (cut download, stall, reset): the task's
+        // output is still at Tripo, so the step is retried and fetches a fresh URL.
+        log("warn", "output transfer failed", {
+          job_id: job.job_id,
+          error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+        });
+        throw new AssetError(
+          e instanceof StorageError ? "storage refused the upload" : "the transfer broke off",
+          true,
+        );
+      } finally {
+        clearTimeout(watchdog);
+      }
     });
     failpoint("before_complete");
     return (await db.completeJob(job.job_id, job.lease_token, [out])) ? "completed" : "lease_lost";
@@ -229,15 +340,27 @@ export function createWorker(deps: {
     if (job.submitted_at) {
       // An earlier invocation died after sending the billed edit. If it stored every image
       // before dying, the job is done; otherwise it cannot be replayed.
-      const present = await Promise.all(outs.map((o) => storage.exists(o)));
+      const present = await Promise.all(
+        outs.map((o) => within(storage.exists(o), STORAGE_CALL_TIMEOUT_MS, "storage exists")),
+      );
       if (present.every(Boolean)) {
-        return (await db.completeJob(job.job_id, job.lease_token, outs)) ? "completed" : "lease_lost";
+        return (await db.completeJob(job.job_id, job.lease_token, outs))
+          ? "completed"
+          : "lease_lost";
       }
-      await db.failJob(job.job_id, job.lease_token, "submission_unknown", SAFE_MESSAGES.submission_unknown);
+      await db.failJob(
+        job.job_id,
+        job.lease_token,
+        "submission_unknown",
+        SAFE_MESSAGES.submission_unknown,
+      );
       return "failed";
     }
     const input = req.inputs![0];
-    const res = await storage.download({ bucket: input.bucket, path: input.path });
+    const res = await storage.download(
+      { bucket: input.bucket, path: input.path },
+      AbortSignal.timeout(STORAGE_CALL_TIMEOUT_MS),
+    );
     const image = new Uint8Array(await res.arrayBuffer());
     const gate = await db.beginSubmit(job.job_id, job.lease_token);
     if (gate !== "ok") return gate === "lease_lost" ? "lease_lost" : "failed";
@@ -251,14 +374,33 @@ export function createWorker(deps: {
         size: req.params?.size as string | undefined,
         quality: req.params?.quality as string | undefined,
         background: req.params?.background as string | undefined,
-      })
-    );
+      }));
     if (result.images.length < n) {
       await db.failJob(job.job_id, job.lease_token, "output_invalid", SAFE_MESSAGES.output_invalid);
       return "failed";
     }
-    await Promise.all(outs.map((o, i) => storage.upload(o, result.images[i], "image/png")));
-    return (await db.completeJob(job.job_id, job.lease_token, outs)) ? "completed" : "lease_lost";
+    // The edit is paid and cannot be replayed: its images are stored with in-place retries,
+    // each attempt bounded (a stalled Storage must not hang the invocation).
+    try {
+      await Promise.all(
+        outs.map((o, i) =>
+          persist(PAID_UPLOAD_ATTEMPTS, () =>
+            storage.upload(
+              o,
+              result.images[i],
+              "image/png",
+              AbortSignal.timeout(STORAGE_CALL_TIMEOUT_MS),
+            ))
+        ),
+      );
+    } catch (e) {
+      throw new PaidOutputLost(e);
+    }
+    const done = await persist(
+      RECORD_ATTEMPTS,
+      () => db.completeJob(job.job_id, job.lease_token, outs),
+    );
+    return done ? "completed" : "lease_lost";
   }
 
   async function step(job: ClaimedJob): Promise<Outcome> {
@@ -269,7 +411,12 @@ export function createWorker(deps: {
       if (!job.provider_task_id) {
         if (job.submitted_at) {
           // Died between recording the intent and storing Tripo's task id: it may exist.
-          await db.failJob(job.job_id, job.lease_token, "submission_unknown", SAFE_MESSAGES.submission_unknown);
+          await db.failJob(
+            job.job_id,
+            job.lease_token,
+            "submission_unknown",
+            SAFE_MESSAGES.submission_unknown,
+          );
           return "failed";
         }
         return await tripoSubmit(job, req);
@@ -286,16 +433,34 @@ export function createWorker(deps: {
       }
       if (e instanceof AssetError) {
         log("warn", "output transfer failed", { job_id: job.job_id, reason: e.message });
-        return await retryOrFail(job, e.transient ? "output_unavailable" : "output_invalid",
-          e.transient ? "The result could not be downloaded yet; retrying." : SAFE_MESSAGES.output_invalid,
-          e.transient);
+        return await retryOrFail(
+          job,
+          e.transient ? "output_unavailable" : "output_invalid",
+          e.transient ? SAFE_MESSAGES.output_unavailable : SAFE_MESSAGES.output_invalid,
+          e.transient,
+        );
+      }
+      if (e instanceof PaidOutputLost) {
+        log("error", "paid output could not be stored", { job_id: job.job_id, error: e.message });
+        await db.failJob(
+          job.job_id,
+          job.lease_token,
+          "storage_failed",
+          SAFE_MESSAGES.storage_failed,
+        );
+        return "failed";
       }
       log("warn", "step failed", {
         job_id: job.job_id,
         error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
       });
       // Storage or network trouble on our side: retry with backoff; attempts are capped in SQL.
-      return await retryOrFail(job, "internal_retry", "A temporary problem occurred; retrying.", true);
+      return await retryOrFail(
+        job,
+        "internal_retry",
+        "A temporary problem occurred; retrying.",
+        true,
+      );
     }
   }
 
@@ -317,7 +482,9 @@ export function createWorker(deps: {
   }
 
   /** One invocation: keep up to MAX_IN_FLIGHT steps running until the budget is spent. */
-  async function runInvocation(budgetMs = config.PROCESS_JOBS_BUDGET_MS): Promise<InvocationSummary> {
+  async function runInvocation(
+    budgetMs = config.PROCESS_JOBS_BUDGET_MS,
+  ): Promise<InvocationSummary> {
     const started = performance.now();
     const summary: InvocationSummary = {
       claimed: 0,
