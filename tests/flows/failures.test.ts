@@ -68,7 +68,13 @@ it("Tripo 429 (cap) at submission: retried after Retry-After, completes, one acc
   const user = await newUser("t429");
   const prompt = "a rate limited teapot";
   const mark = await simMark("tripo");
-  await withFaults("tripo", [{ match: "POST /v2/openapi/task", status: 429, code: 2000, retryAfter: 1, times: 2 }], async () => {
+  await withFaults("tripo", [{
+    match: "POST /v2/openapi/task",
+    status: 429,
+    code: 2000,
+    retryAfter: 1,
+    times: 2,
+  }], async () => {
     const job = await t2m(user, prompt);
     const s = await waitForJob(user, job, "tripoai");
     assert.equal(s.status, "complete", JSON.stringify(s));
@@ -99,7 +105,13 @@ it("Tripo 500 on submission may have landed: not replayed, failed with a clear r
   const user = await newUser("t500");
   const prompt = "an ambiguous teapot";
   const mark = await simMark("tripo");
-  await withFaults("tripo", [{ match: "POST /v2/openapi/task", status: 500, code: 1000, landed: true, times: 1 }], async () => {
+  await withFaults("tripo", [{
+    match: "POST /v2/openapi/task",
+    status: 500,
+    code: 1000,
+    landed: true,
+    times: 1,
+  }], async () => {
     const job = await t2m(user, prompt);
     const s = await waitForJob(user, job, "tripoai");
     assert.equal(s.status, "failed");
@@ -132,7 +144,13 @@ it("OpenAI 429 and 500 are retried; insufficient quota fails at once", async () 
   const mark = await simMark("openai");
   let retried = "";
   await withFaults("openai", [
-    { match: "POST /v1/images/edits", status: 429, code: "rate_limit_exceeded", retryAfter: 1, times: 1 },
+    {
+      match: "POST /v1/images/edits",
+      status: 429,
+      code: "rate_limit_exceeded",
+      retryAfter: 1,
+      times: 1,
+    },
     { match: "POST /v1/images/edits", status: 500, code: "server_error", times: 1 },
   ], async () => {
     const r = await call("generate-image-to-image", {
@@ -162,7 +180,10 @@ it("idempotency: the same body twice is one job and one paid call; same key + ne
   const mark = await simMark("tripo");
   const body = { task_id: "idem-1", prompt };
   const a = await call("generate-text-to-model", { token: user.token, body });
-  const b = await call("generate-text-to-model", { token: user.token, body: { prompt, task_id: "idem-1" } });
+  const b = await call("generate-text-to-model", {
+    token: user.token,
+    body: { prompt, task_id: "idem-1" },
+  });
   assert.equal(a.status, 202);
   assert.equal(b.status, 202);
   assert.equal(b.body.job_id, a.body.job_id);
@@ -197,7 +218,9 @@ it("task-status: 404 alike for unknown and foreign jobs; service must match; can
   const other = await newUser("ts-other");
   const job = await t2m(owner, "a slow teapot [sim:slow=20000]");
   const foreign = await call(`task-status/${job}?service=tripoai`, { token: other.token });
-  const unknown = await call(`task-status/${crypto.randomUUID()}?service=tripoai`, { token: other.token });
+  const unknown = await call(`task-status/${crypto.randomUUID()}?service=tripoai`, {
+    token: other.token,
+  });
   assert.equal(foreign.status, 404);
   assert.equal(unknown.status, 404);
   assert.deepEqual(foreign.body, unknown.body, "the same answer for both");

@@ -22,7 +22,11 @@ it("gateway: verify_jwt refusals are 401 JSON with the platform's error codes", 
     ["missing", {}, "UNAUTHORIZED_NO_AUTH_HEADER"],
     ["not bearer", { authorization: "Token abc" }, "UNAUTHORIZED_INVALID_JWT_FORMAT"],
     ["malformed", { authorization: "Bearer not-a-jwt" }, "UNAUTHORIZED_INVALID_JWT_FORMAT"],
-    ["wrong signature", { authorization: `Bearer ${await wrongSecret(user.id)}` }, "UNAUTHORIZED_INVALID_JWT"],
+    [
+      "wrong signature",
+      { authorization: `Bearer ${await wrongSecret(user.id)}` },
+      "UNAUTHORIZED_INVALID_JWT",
+    ],
     ["expired", { authorization: `Bearer ${await expired(user.id)}` }, "UNAUTHORIZED_INVALID_JWT"],
   ];
   for (const [label, headers, code] of cases) {
@@ -47,7 +51,9 @@ it("gateway: verify_jwt = false lets process-jobs decide (it refuses without its
 });
 
 it("gateway: unknown function is 404, unknown route 404, odd method 405", async () => {
-  const a = await raw("/functions/v1/no-such-function", { headers: { authorization: `Bearer ${stack.anonKey}` } });
+  const a = await raw("/functions/v1/no-such-function", {
+    headers: { authorization: `Bearer ${stack.anonKey}` },
+  });
   assert.equal(a.res.status, 404);
   assert.equal(a.body.code, "NOT_FOUND");
   const b = await raw("/rest/v1/jobs");

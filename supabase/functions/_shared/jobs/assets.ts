@@ -30,7 +30,9 @@ export function isAllowedAssetUrl(raw: string, config: Config): boolean {
   const hostPort = url.host.toLowerCase(); // includes a non-default port
   const host = url.hostname.toLowerCase();
   // Explicitly configured hosts (host or host:port) are trusted as given, http or https.
-  if (config.PROVIDER_ASSET_HOSTS.includes(hostPort) || config.PROVIDER_ASSET_HOSTS.includes(host)) {
+  if (
+    config.PROVIDER_ASSET_HOSTS.includes(hostPort) || config.PROVIDER_ASSET_HOSTS.includes(host)
+  ) {
     return true;
   }
   if (url.protocol !== "https:") return false;
