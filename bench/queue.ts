@@ -29,44 +29,7 @@ export async function insertTrivialJobs(
   );
 }
 
-/** Set-based completion, the batched counterpart of bff.complete_job proposed in the report. */
-export const BATCH_COMPLETE_SQL = `
-create or replace function bench.complete_jobs(p_ids uuid[], p_leases uuid[], p_outputs jsonb)
-returns int
-language plpgsql
-set search_path = ''
-as $$
-declare
-  v_done uuid[];
-begin
-  with upd as (
-    update public.jobs j
-    set state = 'succeeded', progress = 100, result = jsonb_build_object('outputs', p_outputs),
-        finished_at = now(), lease_token = null, lease_expires_at = null,
-        error_code = null, error_message = null
-    from unnest(p_ids, p_leases) as x(id, lease)
-    where j.id = x.id and j.lease_token = x.lease and j.state in ('queued', 'running')
-    returning j.id
-  )
-  select array_agg(upd.id) into v_done from upd;
-  if v_done is null then
-    return 0;
-  end if;
-  update public.concept_images c
-  set status = 'complete', storage_bucket = o.value ->> 'bucket',
-      storage_path = o.value ->> 'path', asset_url = o.value ->> 'url', error = null
-  from jsonb_array_elements(p_outputs) with ordinality as o(value, ord)
-  where c.job_id = any (v_done) and c.image_index = o.ord - 1;
-  update public.models m
-  set status = 'complete', storage_bucket = p_outputs -> 0 ->> 'bucket',
-      storage_path = p_outputs -> 0 ->> 'path', asset_url = p_outputs -> 0 ->> 'url',
-      progress = 100, error = null
-  where m.job_id = any (v_done);
-  return array_length(v_done, 1);
-end
-$$;`;
-
-export type CompleteMode = "per_job" | "per_job_one_statement" | "set_based";
+export type CompleteMode = "per_job" | "batched";
 
 export interface DrainResult {
   mode: CompleteMode;
@@ -79,21 +42,20 @@ export interface DrainResult {
 type Claimed = { job_id: string; lease_token: string };
 
 async function complete(sql: postgres.Sql, mode: CompleteMode, rows: Claimed[]) {
-  const ids = rows.map((r) => r.job_id);
-  const leases = rows.map((r) => r.lease_token);
   const outputs = sql.json(OUTPUTS as unknown as postgres.JSONValue);
   if (mode === "per_job") {
-    // What process-jobs does today: one bff.complete_job round trip per finished job.
+    // One bff.complete_job round trip per finished job (process-jobs when completions are sparse).
     for (const r of rows) {
       await sql`select bff.complete_job(${r.job_id}::uuid, ${r.lease_token}::uuid, ${outputs}) as ok`;
     }
-  } else if (mode === "per_job_one_statement") {
-    // The existing function, called for the whole batch in one statement.
-    await sql`
-      select bff.complete_job(x.id, x.lease, ${outputs})
-      from unnest(${ids}::uuid[], ${leases}::uuid[]) as x(id, lease)`;
   } else {
-    await sql`select bench.complete_jobs(${ids}::uuid[], ${leases}::uuid[], ${outputs})`;
+    // bff.complete_jobs over the batch (process-jobs batches completions that coincide).
+    const batch = rows.map((r) => ({
+      job_id: r.job_id,
+      lease_token: r.lease_token,
+      outputs: OUTPUTS,
+    }));
+    await sql`select * from bff.complete_jobs(${sql.json(batch as unknown as postgres.JSONValue)})`;
   }
 }
 

@@ -96,9 +96,9 @@ try {
   });
   say(`stack up at ${stack.url} (${((performance.now() - t0) / 1000).toFixed(1)} s since start)`);
 
-  const testDirs = filters.length ? filters : ["tests/"];
+  // Everything by default (the chaos suite included); `--chaos` runs only the chaos suite.
+  const testDirs = filters.length ? filters : chaos ? ["tests/chaos/"] : ["tests/"];
   const denoArgs = ["test", "-A", "--no-prompt", ...testDirs];
-  if (!chaos && !filters.length) denoArgs.push("--ignore=tests/chaos/");
   const env = {
     ...(await stack.testEnv()),
     STACK_TEMPLATE_DB: names.template,

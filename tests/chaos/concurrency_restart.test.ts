@@ -150,7 +150,8 @@ chaosTest(
       console.log(`RESTART killed with ${JSON.stringify(snapshot)}`);
       await cs.restart();
       sims.injector = null;
-      // Real recovery: the dead workers' leases expire on their own (60 s), no time travel.
+      // Real recovery: the dead workers' leases expire on their own (JOB_LEASE_SECONDS), no time
+      // travel.
       const rows = await waitTerminal(cs, ids, 180_000);
       await checkFailureReasons(cs, rows);
       await checkOutputs(cs, rows);

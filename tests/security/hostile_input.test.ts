@@ -773,3 +773,32 @@ it("rate limit burst: the fifth model request in a minute is 429 with Retry-Afte
   assert.equal(ok.status, 202);
   await waitIdle();
 });
+
+it("jobs in flight per user are capped: the next request is 429 and creates nothing", async () => {
+  const user = await newUser("active-cap");
+  // Ten waiting jobs (the default USER_MAX_ACTIVE_JOBS), parked an hour ahead so no worker runs
+  // them during the test; cancelled at the end.
+  const ids: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const [r] = await db()`
+      select job_id from bff.enqueue_job(${user.id}::uuid, 'text_to_model', 'tripo', ${`parked-${i}`},
+        '{"tripo_type":"text_to_model","params":{"prompt":"parked"}}'::jsonb, ${`hdr:parked-${i}`},
+        ${`h${i}`}, 'model', 100000, 100000, 1,
+        '{"table":"models","task_id":"parked","prompt":"parked"}'::jsonb)`;
+    ids.push(r.job_id);
+  }
+  await db()`update public.jobs set run_at = now() + interval '1 hour' where id = any (${ids}::uuid[])`;
+  try {
+    const before = await fingerprint();
+    const r = await call(T2M, {
+      token: user.token,
+      body: { task_id: "one-more", prompt: "one more" },
+    });
+    assert.equal(r.status, 429, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, "too_many_active_jobs");
+    assert.ok(Number(r.headers.get("retry-after")) >= 1);
+    assert.equal(await fingerprint(), before, "nothing created");
+  } finally {
+    for (const id of ids) await db()`select bff.cancel_job(${id}::uuid, ${user.id}::uuid)`;
+  }
+});

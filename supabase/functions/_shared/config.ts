@@ -46,6 +46,8 @@ const schema = z.object({
   /** A job not finished this long after it was accepted ends failed (SPEC §5: never stuck). */
   JOB_DEADLINE_SECONDS: positiveInt(3600),
   JOB_MAX_ATTEMPTS: positiveInt(8),
+  /** Lease of a claimed job: how soon a crashed invocation's jobs are taken over. */
+  JOB_LEASE_SECONDS: z.coerce.number().int().min(5).max(600).default(60),
   /**
    * Fault injection for the reliability suite only: a folder where a file named after a
    * failpoint (e.g. `after_submit`) makes process-jobs SIGKILL itself there, once. Unset in

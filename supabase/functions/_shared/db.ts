@@ -69,6 +69,37 @@ export interface JobStatusRow {
 
 export type Db = ReturnType<typeof createDb>;
 
+/**
+ * Collects calls made in the same turn of the event loop (up to `max`) and runs them as one
+ * batch; each caller gets its own result, or the batch's error.
+ */
+export function createBatcher<I, O>(run: (batch: I[]) => Promise<O[]>, max = 100) {
+  const pending: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
+  let scheduled = false;
+  function flush() {
+    scheduled = false;
+    const batch = pending.splice(0, max);
+    if (pending.length) schedule();
+    run(batch.map((p) => p.item)).then(
+      (out) => batch.forEach((p, i) => p.resolve(out[i])),
+      (e) => batch.forEach((p) => p.reject(e)),
+    );
+  }
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    setTimeout(flush, 0);
+  }
+  return {
+    add(item: I): Promise<O> {
+      return new Promise<O>((resolve, reject) => {
+        pending.push({ item, resolve, reject });
+        schedule();
+      });
+    },
+  };
+}
+
 export function createDb(config: Config) {
   const sql = postgres(config.SUPABASE_DB_URL, {
     max: config.DB_POOL_SIZE,
@@ -77,6 +108,16 @@ export function createDb(config: Config) {
     onnotice: () => {},
     // jsonb comes back parsed; bigint is not used.
     types: {},
+  });
+
+  const completions = createBatcher<
+    { job_id: string; lease_token: string; outputs: OutputRef[] },
+    boolean
+  >(async (batch) => {
+    const rows = await sql<{ job_id: string; ok: boolean }[]>`
+      select * from bff.complete_jobs(${sql.json(batch as unknown as postgres.JSONValue)})`;
+    const ok = new Map(rows.map((r) => [r.job_id, r.ok]));
+    return batch.map((b) => ok.get(b.job_id) === true);
   });
 
   return {
@@ -112,9 +153,16 @@ export function createDb(config: Config) {
       return r.r;
     },
 
-    async recordSubmission(jobId: string, lease: string, providerTaskId: string): Promise<boolean> {
+    /** Stores the provider task id; with `firstPollSeconds`, also releases the lease. */
+    async recordSubmission(
+      jobId: string,
+      lease: string,
+      providerTaskId: string,
+      firstPollSeconds: number | null = null,
+    ): Promise<boolean> {
       const [r] = await sql`
-        select bff.record_submission(${jobId}::uuid, ${lease}::uuid, ${providerTaskId}) as ok`;
+        select bff.record_submission(${jobId}::uuid, ${lease}::uuid, ${providerTaskId},
+          ${firstPollSeconds}) as ok`;
       return r.ok === true;
     },
 
@@ -130,11 +178,12 @@ export function createDb(config: Config) {
       return r.ok === true;
     },
 
-    async completeJob(jobId: string, lease: string, outputs: OutputRef[]): Promise<boolean> {
-      const [r] = await sql`
-        select bff.complete_job(${jobId}::uuid, ${lease}::uuid,
-          ${sql.json(outputs as unknown as postgres.JSONValue)}) as ok`;
-      return r.ok === true;
+    /**
+     * Completes a job. Completions that arrive in the same moment share one round trip
+     * (bff.complete_jobs); each is still fenced by its own lease.
+     */
+    completeJob(jobId: string, lease: string, outputs: OutputRef[]): Promise<boolean> {
+      return completions.add({ job_id: jobId, lease_token: lease, outputs });
     },
 
     async failJob(jobId: string, lease: string, code: string, message: string): Promise<boolean> {

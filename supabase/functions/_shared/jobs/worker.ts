@@ -13,9 +13,8 @@ import { AssetError, fetchAsset, verifyingStream } from "./assets.ts";
 import { StorageError } from "../storage.ts";
 import { createFailpoints } from "./failpoints.ts";
 
-/** Lease of a claimed job; heartbeats extend it while a long step runs. */
-const LEASE_SECONDS = 60;
-const HEARTBEAT_MS = 15_000;
+/** Tripo tasks take seconds at the least: the first poll after submission. */
+const FIRST_POLL_SECONDS = 1;
 /** Steps in flight at once in one invocation. */
 const MAX_IN_FLIGHT = 8;
 /** How long an idle invocation waits for a job that becomes due soon (e.g. a poll). */
@@ -133,6 +132,10 @@ export function createWorker(deps: {
   fetch?: typeof fetch;
 }) {
   const { config, db, storage, log } = deps;
+  // Lease of a claimed job; heartbeats extend it while a long step runs. A crashed invocation's
+  // jobs become claimable again when it runs out.
+  const LEASE_SECONDS = config.JOB_LEASE_SECONDS;
+  const HEARTBEAT_MS = Math.max(1000, Math.floor((LEASE_SECONDS * 1000) / 4));
   const tripo = createTripoClient({
     apiKey: config.TRIPO_API_KEY ?? "",
     baseUrl: config.TRIPO_API_BASE_URL,
@@ -261,14 +264,14 @@ export function createWorker(deps: {
     // only in this process now, so a dropped DB connection is retried here, not given up on.
     const recorded = await persist(
       RECORD_ATTEMPTS,
-      () => db.recordSubmission(job.job_id, job.lease_token, taskId),
+      // The same call releases the lease and schedules the first poll.
+      () => db.recordSubmission(job.job_id, job.lease_token, taskId, FIRST_POLL_SECONDS),
     );
     if (!recorded) return "lease_lost";
-    await db.recordProgress(job.job_id, job.lease_token, 0, 1);
     return "submitted";
   }
 
-  async function tripoPoll(job: ClaimedJob): Promise<Outcome> {
+  async function tripoPoll(job: ClaimedJob, lease: AbortSignal): Promise<Outcome> {
     const task = await tripo.getTask(job.provider_task_id!);
     const s = normalizeStatus(task);
     if (s.state === "failed") {
@@ -290,44 +293,42 @@ export function createWorker(deps: {
       return "failed";
     }
     const out = outputRef(job, `${job.job_id}.glb`);
-    await withLease(job, async (lease) => {
-      // Aborted by a lost lease, the overall cap, or a stall (no byte moved for a while).
-      const stall = new AbortController();
-      let watchdog = setTimeout(() => stall.abort(), STALL_TIMEOUT_MS);
-      const moved = () => {
-        clearTimeout(watchdog);
-        watchdog = setTimeout(() => stall.abort(), STALL_TIMEOUT_MS);
-      };
-      const signal = AbortSignal.any([lease, stall.signal, AbortSignal.timeout(STREAM_TIMEOUT_MS)]);
-      try {
-        const res = await fetchAsset(s.modelUrl!, config, signal);
-        const len = res.headers.get("content-length");
-        const expected = len ? Number(len) : null;
-        const body = res.body!
-          .pipeThrough(verifyingStream("model/gltf-binary", expected, MAX_MODEL_BYTES))
-          .pipeThrough(progressTap(
-            expected,
-            () => failpoint("mid_download"),
-            () => failpoint("mid_upload"),
-            moved,
-          ));
-        await storage.upload(out, body, "model/gltf-binary", signal);
-      } catch (e) {
-        if (e instanceof AssetError) throw e;
-        // The upload refused or the transfer broke (cut download, stall, reset): the task's
-        // output is still at Tripo, so the step is retried and fetches a fresh URL.
-        log("warn", "output transfer failed", {
-          job_id: job.job_id,
-          error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
-        });
-        throw new AssetError(
-          e instanceof StorageError ? "storage refused the upload" : "the transfer broke off",
-          true,
-        );
-      } finally {
-        clearTimeout(watchdog);
-      }
-    });
+    // Aborted by a lost lease, the overall cap, or a stall (no byte moved for a while).
+    const stall = new AbortController();
+    let watchdog = setTimeout(() => stall.abort(), STALL_TIMEOUT_MS);
+    const moved = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => stall.abort(), STALL_TIMEOUT_MS);
+    };
+    const signal = AbortSignal.any([lease, stall.signal, AbortSignal.timeout(STREAM_TIMEOUT_MS)]);
+    try {
+      const res = await fetchAsset(s.modelUrl!, config, signal);
+      const len = res.headers.get("content-length");
+      const expected = len ? Number(len) : null;
+      const body = res.body!
+        .pipeThrough(verifyingStream("model/gltf-binary", expected, MAX_MODEL_BYTES))
+        .pipeThrough(progressTap(
+          expected,
+          () => failpoint("mid_download"),
+          () => failpoint("mid_upload"),
+          moved,
+        ));
+      await storage.upload(out, body, "model/gltf-binary", signal);
+    } catch (e) {
+      if (e instanceof AssetError) throw e;
+      // The upload refused or the transfer broke (cut download, stall, reset): the task's
+      // output is still at Tripo, so the step is retried and fetches a fresh URL.
+      log("warn", "output transfer failed", {
+        job_id: job.job_id,
+        error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+      });
+      throw new AssetError(
+        e instanceof StorageError ? "storage refused the upload" : "the transfer broke off",
+        true,
+      );
+    } finally {
+      clearTimeout(watchdog);
+    }
     failpoint("before_complete");
     return (await db.completeJob(job.job_id, job.lease_token, [out])) ? "completed" : "lease_lost";
   }
@@ -364,19 +365,23 @@ export function createWorker(deps: {
     const image = new Uint8Array(await res.arrayBuffer());
     const gate = await db.beginSubmit(job.job_id, job.lease_token);
     if (gate !== "ok") return gate === "lease_lost" ? "lease_lost" : "failed";
-    const result = await withLease(job, () =>
-      openai.edit({
-        image,
-        contentType: input.content_type as "image/png" | "image/jpeg" | "image/webp",
-        filename: `input.${input.content_type.split("/")[1]}`,
-        prompt: req.prompt!,
-        n,
-        size: req.params?.size as string | undefined,
-        quality: req.params?.quality as string | undefined,
-        background: req.params?.background as string | undefined,
-      }));
+    const result = await openai.edit({
+      image,
+      contentType: input.content_type as "image/png" | "image/jpeg" | "image/webp",
+      filename: `input.${input.content_type.split("/")[1]}`,
+      prompt: req.prompt!,
+      n,
+      size: req.params?.size as string | undefined,
+      quality: req.params?.quality as string | undefined,
+      background: req.params?.background as string | undefined,
+    });
     if (result.images.length < n) {
-      await db.failJob(job.job_id, job.lease_token, "output_invalid", SAFE_MESSAGES.output_invalid);
+      await db.failJob(
+        job.job_id,
+        job.lease_token,
+        "output_invalid",
+        SAFE_MESSAGES.output_invalid,
+      );
       return "failed";
     }
     // The edit is paid and cannot be replayed: its images are stored with in-place retries,
@@ -403,8 +408,15 @@ export function createWorker(deps: {
     return done ? "completed" : "lease_lost";
   }
 
-  async function step(job: ClaimedJob): Promise<Outcome> {
+  // The whole step runs under one lease keeper: once a paid call is sent, no other invocation may
+  // take the job over while this one still works on it (the heartbeat fires only for steps
+  // longer than a quarter of the lease).
+  function step(job: ClaimedJob): Promise<Outcome> {
     failpoint("after_claim");
+    return withLease(job, (lease) => runStep(job, lease));
+  }
+
+  async function runStep(job: ClaimedJob, lease: AbortSignal): Promise<Outcome> {
     const req = job.request as JobRequest;
     try {
       if (job.provider === "openai") return await openaiStep(job, req);
@@ -421,7 +433,7 @@ export function createWorker(deps: {
         }
         return await tripoSubmit(job, req);
       }
-      return await tripoPoll(job);
+      return await tripoPoll(job, lease);
     } catch (e) {
       if (isProviderError(e)) {
         const phase = job.provider_task_id ? "poll" : "submit";
