@@ -6,6 +6,10 @@
 -- * record_submission can also schedule the first poll and release the lease (one round trip
 --   instead of two per submission).
 
+-- Due jobs in run_at order, to top up a claim when the fair per-user share leaves slots empty.
+create index if not exists jobs_due_idx on public.jobs (run_at)
+  where state in ('queued', 'running');
+
 -- Tripo jobs leased for submission (not yet submitted): few, found by lease expiry.
 create index if not exists jobs_tripo_leased_idx on public.jobs (lease_expires_at)
   where provider = 'tripo' and state in ('queued', 'running') and submitted_at is null;
@@ -56,8 +60,9 @@ declare
   v_start uuid := gen_random_uuid();
   v_cap int := coalesce(p_tripo_cap, 0);
   v_skip_submit boolean;
-  v_users int;
-  v_per_user int;
+  -- Look at more users than slots, so users whose only due work is held back by the Tripo cap
+  -- (or locked by another claimer) do not leave slots empty.
+  v_users int := p_limit * 2;
   v_plain uuid[];
   v_submit uuid[];
   v_slots int := 0;
@@ -119,7 +124,7 @@ begin
               and (not v_skip_submit or j.provider <> 'tripo'
                    or j.provider_task_id is not null or j.submitted_at is not null)
             order by j.user_id limit 1), f.n + 1
-    from fwd f where f.uid is not null and f.n < p_limit
+    from fwd f where f.uid is not null and f.n < v_users
   ),
   wrap as (
     (select j.user_id as uid, 1 as n from public.jobs j
@@ -134,14 +139,14 @@ begin
               and (not v_skip_submit or j.provider <> 'tripo'
                    or j.provider_task_id is not null or j.submitted_at is not null)
             order by j.user_id limit 1), w.n + 1
-    from wrap w where w.uid is not null and w.n < p_limit
+    from wrap w where w.uid is not null and w.n < v_users
   ),
   users as materialized (
     select uid, n as pos from fwd where uid is not null
     union all
-    select uid, n + p_limit as pos from wrap where uid is not null
+    select uid, n + v_users as pos from wrap where uid is not null
     order by pos
-    limit p_limit
+    limit v_users
   ),
   share as (
     select (p_limit + count(*) - 1) / greatest(count(*), 1) + 2 as per_user from users
@@ -162,11 +167,35 @@ begin
       order by j.run_at
       limit s.per_user
     ) c
+  ),
+  fair as (
+    select r.id, r.needs_submit, row_number() over (order by r.rn, r.pos) as ord from ranked r
+  ),
+  -- Top-up in plain due order, after every fair candidate: when a few users hold most of the
+  -- due work, their jobs beyond the fair share still fill the remaining slots.
+  fill as (
+    select d.id, d.needs_submit, 1000000 + row_number() over (order by d.run_at) as ord
+    from (
+      select j.id, j.run_at,
+             (j.provider = 'tripo' and j.provider_task_id is null and j.submitted_at is null)
+               as needs_submit
+      from public.jobs j
+      where j.state in ('queued', 'running') and j.run_at <= now()
+        and (not v_skip_submit or j.provider <> 'tripo'
+             or j.provider_task_id is not null or j.submitted_at is not null)
+      order by j.run_at
+      limit p_limit
+    ) d
+  ),
+  cands as (
+    select distinct on (x.id) x.id, x.needs_submit, x.ord
+    from (select * from fair union all select * from fill) x
+    order by x.id, x.ord
   )
-  select array_agg(r.id order by r.rn, r.pos) filter (where not r.needs_submit),
-         array_agg(r.id order by r.rn, r.pos) filter (where r.needs_submit)
+  select array_agg(c.id order by c.ord) filter (where not c.needs_submit),
+         array_agg(c.id order by c.ord) filter (where c.needs_submit)
   into v_plain, v_submit
-  from ranked r;
+  from cands c;
 
   if v_plain is null and v_submit is null then
     return;

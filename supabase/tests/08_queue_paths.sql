@@ -3,7 +3,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(14);
+select plan(16);
 
 select tests.create_user('ivy');
 
@@ -91,6 +91,23 @@ select pg_temp.enq('d', 'tripo');
 select is_empty($$ select * from bff.claim_jobs(10, 60, 1) where provider = 'tripo'
                    and client_task_id = 'q-d' $$,
   'claim: a Tripo job needing submission waits while the cap is full');
+
+-- Fill and fairness together: one user with twelve due jobs and another with one; a claim of
+-- ten takes the other user's job and still fills every slot.
+select tests.create_user('jay');
+update public.jobs set state = 'cancelled', finished_at = now(), lease_token = null,
+  lease_expires_at = null where state in ('queued', 'running');
+create function pg_temp.enq_for(p_user text, p_key text) returns uuid language sql as $$
+  select job_id from bff.enqueue_job(tests.uid(p_user), 'image_to_image', 'openai', 'f-' || p_key,
+    '{"prompt":"x"}', 'hdr:f-' || p_key, 'h', 'b', 1000, 1000, 1,
+    '{"table":"concept_images","prompt":"p"}'::jsonb)
+$$;
+select pg_temp.enq_for('ivy', 'ivy-' || g) from generate_series(1, 12) g;
+select pg_temp.enq_for('jay', 'jay-1');
+create temp table fill_claim as select * from bff.claim_jobs(10, 60, 10);
+select is((select count(*)::int from fill_claim), 10, 'claim: every slot is filled');
+select ok(exists (select 1 from fill_claim where user_id = tests.uid('jay')),
+  'claim: the user with one job is served in the same claim as the busy user');
 
 select * from finish();
 rollback;

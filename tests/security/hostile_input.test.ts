@@ -783,7 +783,7 @@ it("jobs in flight per user are capped: the next request is 429 and creates noth
     const [r] = await db()`
       select job_id from bff.enqueue_job(${user.id}::uuid, 'text_to_model', 'tripo', ${`parked-${i}`},
         '{"tripo_type":"text_to_model","params":{"prompt":"parked"}}'::jsonb, ${`hdr:parked-${i}`},
-        ${`h${i}`}, 'model', 100000, 100000, 1,
+        ${`h${i}`}, 'parked', 100000, 100000, 1,
         '{"table":"models","task_id":"parked","prompt":"parked"}'::jsonb)`;
     ids.push(r.job_id);
   }

@@ -116,13 +116,14 @@ interface JobRequest {
   inputs?: { bucket: string; path: string; content_type: string; size: number }[];
 }
 
-const SAFE_MESSAGES: Record<string, string> = {
+const SAFE_MESSAGES = {
   submission_unknown:
     "The AI provider did not confirm the job and it was not resubmitted, to avoid charging twice. Please try again.",
   output_invalid: "The AI provider returned an unusable file.",
   storage_failed: "The result could not be stored.",
   output_unavailable: "The result could not be downloaded yet; retrying.",
-};
+} as const;
+type OwnFailure = keyof typeof SAFE_MESSAGES;
 
 export function createWorker(deps: {
   config: Config;
@@ -178,6 +179,12 @@ export function createWorker(deps: {
     return { ...ref, url: storage.authenticatedUrl(ref) };
   }
 
+  /** Ends the job with one of our own failure codes and its fixed, user-safe message. */
+  async function failWith(job: ClaimedJob, code: OwnFailure): Promise<"failed"> {
+    await db.failJob(job.job_id, job.lease_token, code, SAFE_MESSAGES[code]);
+    return "failed";
+  }
+
   async function handleProviderError(
     job: ClaimedJob,
     e: ProviderError,
@@ -185,13 +192,7 @@ export function createWorker(deps: {
   ): Promise<Outcome> {
     // A paid submission that may have landed is never replayed.
     if (phase === "submit" && e.landed !== "no") {
-      await db.failJob(
-        job.job_id,
-        job.lease_token,
-        "submission_unknown",
-        SAFE_MESSAGES.submission_unknown,
-      );
-      return "failed";
+      return await failWith(job, "submission_unknown");
     }
     if (e.kind === "permanent") {
       await db.failJob(job.job_id, job.lease_token, e.code, e.userMessage);
@@ -249,13 +250,7 @@ export function createWorker(deps: {
     const gate = await db.beginSubmit(job.job_id, job.lease_token);
     if (gate === "lease_lost") return "lease_lost";
     if (gate === "ambiguous") {
-      await db.failJob(
-        job.job_id,
-        job.lease_token,
-        "submission_unknown",
-        SAFE_MESSAGES.submission_unknown,
-      );
-      return "failed";
+      return await failWith(job, "submission_unknown");
     }
     if (gate === "submitted") return "progressed";
     const taskId = await tripo.createTask(body);
@@ -289,8 +284,7 @@ export function createWorker(deps: {
       return ok ? "progressed" : "lease_lost";
     }
     if (!s.modelUrl) {
-      await db.failJob(job.job_id, job.lease_token, "output_invalid", SAFE_MESSAGES.output_invalid);
-      return "failed";
+      return await failWith(job, "output_invalid");
     }
     const out = outputRef(job, `${job.job_id}.glb`);
     // Aborted by a lost lease, the overall cap, or a stall (no byte moved for a while).
@@ -349,13 +343,7 @@ export function createWorker(deps: {
           ? "completed"
           : "lease_lost";
       }
-      await db.failJob(
-        job.job_id,
-        job.lease_token,
-        "submission_unknown",
-        SAFE_MESSAGES.submission_unknown,
-      );
-      return "failed";
+      return await failWith(job, "submission_unknown");
     }
     const input = req.inputs![0];
     const res = await storage.download(
@@ -376,13 +364,7 @@ export function createWorker(deps: {
       background: req.params?.background as string | undefined,
     });
     if (result.images.length < n) {
-      await db.failJob(
-        job.job_id,
-        job.lease_token,
-        "output_invalid",
-        SAFE_MESSAGES.output_invalid,
-      );
-      return "failed";
+      return await failWith(job, "output_invalid");
     }
     // The edit is paid and cannot be replayed: its images are stored with in-place retries,
     // each attempt bounded (a stalled Storage must not hang the invocation).
@@ -423,13 +405,7 @@ export function createWorker(deps: {
       if (!job.provider_task_id) {
         if (job.submitted_at) {
           // Died between recording the intent and storing Tripo's task id: it may exist.
-          await db.failJob(
-            job.job_id,
-            job.lease_token,
-            "submission_unknown",
-            SAFE_MESSAGES.submission_unknown,
-          );
-          return "failed";
+          return await failWith(job, "submission_unknown");
         }
         return await tripoSubmit(job, req);
       }
@@ -454,13 +430,7 @@ export function createWorker(deps: {
       }
       if (e instanceof PaidOutputLost) {
         log("error", "paid output could not be stored", { job_id: job.job_id, error: e.message });
-        await db.failJob(
-          job.job_id,
-          job.lease_token,
-          "storage_failed",
-          SAFE_MESSAGES.storage_failed,
-        );
-        return "failed";
+        return await failWith(job, "storage_failed");
       }
       log("warn", "step failed", {
         job_id: job.job_id,
