@@ -3,8 +3,30 @@
 --   list instead of two statements per row; the deadline sweep runs only when something is
 --   overdue; the Tripo in-flight count reads only the in-flight rows (two index range scans).
 -- * complete_jobs finishes a batch of jobs in one statement set; complete_job is now a call of it.
+-- * inserting jobs NOTIFYs `bff_jobs`, so a listening process-jobs loop starts them at once.
 -- * record_submission can also schedule the first poll and release the lease (one round trip
 --   instead of two per submission).
+
+-- New jobs wake a listening process-jobs loop at once (NOTIFY is sent at commit; one per
+-- inserting statement, with no payload: the loop claims whatever is due).
+create or replace function bff.notify_new_jobs()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform pg_notify('bff_jobs', '');
+  return null;
+end
+$$;
+comment on function bff.notify_new_jobs() is
+  'Statement trigger on public.jobs inserts: NOTIFY bff_jobs so a listening process-jobs loop '
+  'claims the new jobs at once.';
+revoke all on function bff.notify_new_jobs() from public, anon, authenticated;
+drop trigger if exists jobs_notify_new on public.jobs;
+create trigger jobs_notify_new after insert on public.jobs
+  for each statement execute function bff.notify_new_jobs();
 
 -- Due jobs in run_at order, to top up a claim when the fair per-user share leaves slots empty.
 create index if not exists jobs_due_idx on public.jobs (run_at)

@@ -84,7 +84,10 @@ Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finish
     // Both are partial indexes over claimable (queued/running) rows only: the per-user fair scan
     // and the due-order top-up.
     const allowed = new Set(["jobs_claimable_idx", "jobs_due_idx"]);
-    assert.ok(indexes.has("jobs_claimable_idx"), `the fair scan uses jobs_claimable_idx:\n${shown}`);
+    assert.ok(
+      indexes.has("jobs_claimable_idx"),
+      `the fair scan uses jobs_claimable_idx:\n${shown}`,
+    );
     assert.deepEqual(
       [...indexes].filter((i) => !allowed.has(i as string)),
       [],

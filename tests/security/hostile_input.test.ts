@@ -778,16 +778,21 @@ it("jobs in flight per user are capped: the next request is 429 and creates noth
   const user = await newUser("active-cap");
   // Ten waiting jobs (the default USER_MAX_ACTIVE_JOBS), parked an hour ahead so no worker runs
   // them during the test; cancelled at the end.
-  const ids: string[] = [];
-  for (let i = 0; i < 10; i++) {
-    const [r] = await db()`
-      select job_id from bff.enqueue_job(${user.id}::uuid, 'text_to_model', 'tripo', ${`parked-${i}`},
-        '{"tripo_type":"text_to_model","params":{"prompt":"parked"}}'::jsonb, ${`hdr:parked-${i}`},
-        ${`h${i}`}, 'parked', 100000, 100000, 1,
-        '{"table":"models","task_id":"parked","prompt":"parked"}'::jsonb)`;
-    ids.push(r.job_id);
-  }
-  await db()`update public.jobs set run_at = now() + interval '1 hour' where id = any (${ids}::uuid[])`;
+  // One transaction, so the jobs are already parked when the insert's NOTIFY reaches a worker.
+  const ids = await db().begin(async (tx) => {
+    const out: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const [r] = await tx`
+        select job_id from bff.enqueue_job(${user.id}::uuid, 'text_to_model', 'tripo',
+          ${`parked-${i}`}, '{"tripo_type":"text_to_model","params":{"prompt":"parked"}}'::jsonb,
+          ${`hdr:parked-${i}`}, ${`h${i}`}, 'parked', 100000, 100000, 1,
+          '{"table":"models","task_id":"parked","prompt":"parked"}'::jsonb)`;
+      out.push(r.job_id);
+    }
+    await tx`update public.jobs set run_at = now() + interval '1 hour'
+             where id = any (${out}::uuid[])`;
+    return out;
+  });
   try {
     const before = await fingerprint();
     const r = await call(T2M, {

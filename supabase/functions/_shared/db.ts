@@ -237,6 +237,12 @@ export function createDb(config: Config) {
       return rows.length > 0;
     },
 
+    /** Calls `onJob` whenever jobs are inserted (NOTIFY bff_jobs); resolves to an unlisten. */
+    async listenForNewJobs(onJob: () => void): Promise<() => Promise<void>> {
+      const { unlisten } = await sql.listen("bff_jobs", () => onJob());
+      return unlisten;
+    },
+
     /** Earliest time a non-terminal job becomes due (process-jobs waits for it when close). */
     async nextDueAt(): Promise<Date | null> {
       const [r] = await sql`

@@ -1,6 +1,7 @@
 // POST /process-jobs (cron via pg_net, and nudges from the generation functions). Answers at
-// once and works in the background (EdgeRuntime.waitUntil on the platform), unless `?wait=true`
-// asks for the summary. One loop per isolate: a nudge that arrives while it runs just wakes it.
+// once and works in the background (EdgeRuntime.waitUntil on the platform) for the invocation's
+// budget, listening for new jobs; `?wait=true` instead processes what is due and answers with
+// the summary. One loop per isolate: a nudge that arrives while it runs just wakes it.
 import type { Context } from "hono";
 import type { AppEnv } from "../app.ts";
 import type { InvocationSummary } from "../jobs/worker.ts";
@@ -8,8 +9,9 @@ import type { InvocationSummary } from "../jobs/worker.ts";
 declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
 
 export function createProcessJobsHandler(worker: {
-  runInvocation(budgetMs?: number): Promise<InvocationSummary>;
+  runInvocation(budgetMs?: number, opts?: { stayAlive?: boolean }): Promise<InvocationSummary>;
   wake(): void;
+  listeningUntil(): number;
 }) {
   let running: Promise<InvocationSummary> | null = null;
 
@@ -18,16 +20,19 @@ export function createProcessJobsHandler(worker: {
       worker.wake();
       return running;
     }
-    running = worker.runInvocation().finally(() => (running = null));
+    running = worker.runInvocation(undefined, { stayAlive: true }).finally(() => (running = null));
     // The loop handles its own errors; this keeps a surprise from becoming an unhandled rejection.
     running.catch(() => {});
     return running;
   }
 
   return async (c: Context<AppEnv>) => {
+    // A caller that waits gets a run of its own (processing what is due now), not the
+    // long-lived listening loop's.
+    if (c.req.query("wait") === "true") return c.json(await worker.runInvocation(), 200);
     const run = kick();
-    if (c.req.query("wait") === "true") return c.json(await run, 200);
     if (typeof EdgeRuntime !== "undefined") EdgeRuntime.waitUntil(run);
-    return c.json({ accepted: true }, 202);
+    // Tells nudgers they may rely on NOTIFY (and skip the HTTP nudge) until then.
+    return c.json({ accepted: true, listening_until: worker.listeningUntil() }, 202);
   };
 }

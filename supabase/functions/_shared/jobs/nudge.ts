@@ -1,12 +1,15 @@
 // Wakes process-jobs right after an enqueue so a new job starts at once instead of on the next
 // cron tick (cron stays the safety net). Coalesced per isolate: at most one nudge in flight and
-// one queued behind it, so a burst of POSTs costs two calls, not hundreds.
+// one queued behind it, so a burst of POSTs costs two calls, not hundreds; and none at all while
+// process-jobs has said it is listening for new jobs (it is woken by NOTIFY then).
 import type { Config } from "../config.ts";
 
 export function createNudger(config: Config, log: (msg: string) => void) {
   const url = `${config.SUPABASE_URL.replace(/\/$/, "")}/functions/v1/process-jobs`;
   let inFlight = false;
   let again = false;
+  // Until then a process-jobs loop is listening for new jobs (NOTIFY): no HTTP nudge needed.
+  let listeningUntil = 0;
 
   async function send(): Promise<void> {
     inFlight = true;
@@ -20,7 +23,10 @@ export function createNudger(config: Config, log: (msg: string) => void) {
         body: "{}",
         signal: AbortSignal.timeout(5_000),
       });
-      await res.body?.cancel();
+      const body = await res.json().catch(() => null) as { listening_until?: unknown } | null;
+      const until = Number(body?.listening_until ?? 0);
+      // A margin so a loop about to end is nudged again rather than trusted.
+      listeningUntil = Number.isFinite(until) ? until - 2_000 : 0;
     } catch {
       log("process-jobs nudge failed; the cron tick will pick the job up");
     } finally {
@@ -33,6 +39,7 @@ export function createNudger(config: Config, log: (msg: string) => void) {
   }
 
   return function nudge(): void {
+    if (Date.now() < listeningUntil) return;
     if (inFlight) {
       again = true;
       return;

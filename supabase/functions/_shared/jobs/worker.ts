@@ -464,10 +464,26 @@ export function createWorker(deps: {
   }
 
   /** One invocation: keep up to MAX_IN_FLIGHT steps running until the budget is spent. */
+  /** Until when (epoch ms) a running loop is known to be listening for new jobs; 0 if none. */
+  let listeningUntil = 0;
+
+  /**
+   * One invocation: keep up to MAX_IN_FLIGHT steps running until the budget is spent.
+   * `stayAlive`: keep running (listening for new jobs through NOTIFY) until the budget ends,
+   * so enqueues need no HTTP nudge meanwhile; otherwise return once nothing is due soon.
+   */
   async function runInvocation(
     budgetMs = config.PROCESS_JOBS_BUDGET_MS,
+    opts: { stayAlive?: boolean } = {},
   ): Promise<InvocationSummary> {
     const started = performance.now();
+    const stayAlive = opts.stayAlive ?? false;
+    // New jobs wake this loop at once (a statement trigger on jobs NOTIFYs at commit).
+    const unlisten = await db.listenForNewJobs(wake).catch((e) => {
+      log("warn", "LISTEN unavailable; relying on nudges and polling", { error: String(e) });
+      return null;
+    });
+    if (unlisten && stayAlive) listeningUntil = Date.now() + budgetMs;
     const summary: InvocationSummary = {
       claimed: 0,
       submitted: 0,
@@ -512,14 +528,19 @@ export function createWorker(deps: {
       }
       const next = await db.nextDueAt().catch(() => null);
       const wait = next ? next.getTime() - Date.now() : Infinity;
-      if (wait > MAX_IDLE_WAIT_MS || wait > budgetMs - elapsed()) break;
-      // Past-due but unclaimable (e.g. the Tripo cap is full): look again shortly.
-      await idle(wait <= 0 ? 500 : Math.max(20, wait));
+      const left = budgetMs - elapsed();
+      if (!stayAlive && (wait > MAX_IDLE_WAIT_MS || wait > left)) break;
+      // Past-due but unclaimable (e.g. the Tripo cap is full): look again shortly. Otherwise
+      // sleep until the next job is due, a NOTIFY or nudge wakes us, or (a fallback for a
+      // missed notification) a second has passed.
+      await idle(Math.min(left, wait <= 0 ? 500 : Math.max(20, Math.min(wait, 1000))));
     }
+    if (stayAlive) listeningUntil = 0;
+    await unlisten?.().catch(() => {});
     await Promise.all(inflight);
     summary.ms = Math.round(elapsed());
     return summary;
   }
 
-  return { runInvocation, step, wake };
+  return { runInvocation, step, wake, listeningUntil: () => listeningUntil };
 }
