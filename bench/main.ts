@@ -243,6 +243,10 @@ try {
     update public.jobs set state = 'cancelled', error_code = 'bench', finished_at = now(),
       lease_token = null, lease_expires_at = null
     where state in ('queued', 'running') and provider_task_id is distinct from 'bench-filler'`;
+  /** Stops the stack's process-jobs process until the next request to it boots it again. */
+  const pauseWorker = async () => {
+    await s.functions.get("process-jobs")!.kill("SIGTERM");
+  };
   /** Returns once the stack's process-jobs loop has nothing left and has stopped. */
   const quiesceWorker = async () => {
     const r = await fetch(`${fnUrl("process-jobs")}?wait=true`, {
@@ -457,6 +461,9 @@ try {
   }
   breakdown.floor = floorBd;
   await noop.shutdown();
+  // SQL-only measurements: the stack's process-jobs would be woken by the inserts' NOTIFY and
+  // claim these jobs; stop it (the gateway boots it again on the next request).
+  await pauseWorker();
   const dbOnly = { enqueue_job: [] as number[], floor_tx: [] as number[] };
   for (let i = 0; i < 500; i++) {
     let t = performance.now();
@@ -764,6 +771,7 @@ try {
 
   // 5. Database round trips per POST and per job step (wire-protocol counting proxy) -----------
   say("database round trips");
+  await pauseWorker();
   const counter = startPgCounter(dbUrl);
   cleanups.push(() => Promise.resolve(counter.close()));
   const countedEnv = { ...s.functionEnv, SUPABASE_DB_URL: counter.url };
@@ -795,6 +803,8 @@ try {
     250,
   );
   await quiesceWorker();
+  // The stack's own process-jobs must not take these jobs from the counted copy.
+  await pauseWorker();
 
   const RT_JOBS = 20;
   for (let i = 0; i < RT_JOBS; i++) {
@@ -856,6 +866,7 @@ try {
   // 6. Queue drain and claim with a backlog, straight in SQL ------------------------------------
   say(`queue drain (${DRAIN_JOBS} jobs, 8 connections) and claim with backlog`);
   await quiesceWorker();
+  await pauseWorker();
   await sql`delete from public.jobs`;
   const drains = [];
   // Each variant starts from a vacuumed empty table, so no variant pays for another's dead rows.

@@ -6,6 +6,8 @@ import type { Context } from "hono";
 import type { AppEnv } from "../app.ts";
 import type { InvocationSummary } from "../jobs/worker.ts";
 
+const LISTEN_PROMISE_MS = 3_000;
+
 declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
 
 export function createProcessJobsHandler(worker: {
@@ -32,7 +34,9 @@ export function createProcessJobsHandler(worker: {
     if (c.req.query("wait") === "true") return c.json(await worker.runInvocation(), 200);
     const run = kick();
     if (typeof EdgeRuntime !== "undefined") EdgeRuntime.waitUntil(run);
-    // Tells nudgers they may rely on NOTIFY (and skip the HTTP nudge) until then.
-    return c.json({ accepted: true, listening_until: worker.listeningUntil() }, 202);
+    // Tells nudgers they may rely on NOTIFY (and skip the HTTP nudge) for a short while: a
+    // promise kept short, so an isolate that dies meanwhile delays new jobs by seconds at most.
+    const until = Math.min(worker.listeningUntil(), Date.now() + LISTEN_PROMISE_MS);
+    return c.json({ accepted: true, listening_until: until }, 202);
   };
 }

@@ -26,7 +26,7 @@ export function createNudger(config: Config, log: (msg: string) => void) {
       const body = await res.json().catch(() => null) as { listening_until?: unknown } | null;
       const until = Number(body?.listening_until ?? 0);
       // A margin so a loop about to end is nudged again rather than trusted.
-      listeningUntil = Number.isFinite(until) ? until - 2_000 : 0;
+      listeningUntil = Number.isFinite(until) ? until - 500 : 0;
     } catch {
       log("process-jobs nudge failed; the cron tick will pick the job up");
     } finally {

@@ -15,6 +15,8 @@ import { createFailpoints } from "./failpoints.ts";
 
 /** Tripo tasks take seconds at the least: the first poll after submission. */
 const FIRST_POLL_SECONDS = 1;
+/** After a wake-up, how long to let a burst of new jobs gather before claiming them. */
+const WAKE_COALESCE_MS = 3;
 /** Steps in flight at once in one invocation. */
 const MAX_IN_FLIGHT = 8;
 /** How long an idle invocation waits for a job that becomes due soon (e.g. a poll). */
@@ -448,15 +450,17 @@ export function createWorker(deps: {
 
   // Idle waits end early when a nudge arrives for this isolate (see `wake`).
   const wakers = new Set<() => void>();
-  function idle(ms: number): Promise<void> {
+  /** Sleeps `ms`; resolves true if a wake (NOTIFY or nudge) ended the sleep early. */
+  function idle(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (woken: boolean) => {
         clearTimeout(t);
-        wakers.delete(done);
-        resolve();
+        wakers.delete(onWake);
+        resolve(woken);
       };
-      const t = setTimeout(done, ms);
-      wakers.add(done);
+      const onWake = () => done(true);
+      const t = setTimeout(() => done(false), ms);
+      wakers.add(onWake);
     });
   }
   function wake(): void {
@@ -497,6 +501,7 @@ export function createWorker(deps: {
     };
     const inflight = new Set<Promise<void>>();
     const elapsed = () => performance.now() - started;
+    let dueMisses = 0;
     while (elapsed() < budgetMs) {
       const free = MAX_IN_FLIGHT - inflight.size;
       let claimed: ClaimedJob[] = [];
@@ -510,6 +515,7 @@ export function createWorker(deps: {
         }
       }
       summary.claimed += claimed.length;
+      if (claimed.length > 0) dueMisses = 0;
       for (const job of claimed) {
         const p: Promise<void> = step(job)
           .then((o) => void summary[o]++)
@@ -530,10 +536,15 @@ export function createWorker(deps: {
       const wait = next ? next.getTime() - Date.now() : Infinity;
       const left = budgetMs - elapsed();
       if (!stayAlive && (wait > MAX_IDLE_WAIT_MS || wait > left)) break;
-      // Past-due but unclaimable (e.g. the Tripo cap is full): look again shortly. Otherwise
-      // sleep until the next job is due, a NOTIFY or nudge wakes us, or (a fallback for a
-      // missed notification) a second has passed.
-      await idle(Math.min(left, wait <= 0 ? 500 : Math.max(20, Math.min(wait, 1000))));
+      // Sleep until the next job is due (a few ms past it: the claim compares with the
+      // database's clock), a NOTIFY or nudge wakes us, or (a fallback for a missed
+      // notification) a second has passed. A job already due that the claim did not return
+      // has usually just become due: look again at once, then back off if it stays
+      // unclaimable (e.g. the Tripo cap is full).
+      const sleep = wait > 0 ? Math.min(wait + 5, 1000) : dueMisses++ < 2 ? 10 : 500;
+      // A burst of enqueues wakes us once per commit: gather a few milliseconds of them into
+      // one claim rather than claiming once per job.
+      if (await idle(Math.min(left, sleep))) await pause(WAKE_COALESCE_MS);
     }
     if (stayAlive) listeningUntil = 0;
     await unlisten?.().catch(() => {});
