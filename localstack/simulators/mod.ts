@@ -210,3 +210,50 @@ export function serveSimulator<S extends Simulator>(
 export function parseRetryAfterConfig(v: unknown, dflt: number): number {
   return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : dflt;
 }
+
+/**
+ * The control API both simulators share (`/__sim/requests`, `/stats`, `/config`, `/reset`);
+ * `extra` serves a simulator's own routes first and returns null for the rest.
+ */
+export async function handleControl(req: Request, url: URL, sim: {
+  log: RequestLog;
+  stats: unknown;
+  faults: FaultEngine;
+  config: () => Record<string, unknown>;
+  /** Merges a POSTed config body (faults excepted). */
+  applyConfig: (body: Record<string, unknown>) => void;
+  reset: () => void;
+  extra?: (readJson: () => Promise<Record<string, unknown>>) => Promise<Response | null>;
+}): Promise<Response> {
+  const p = url.pathname;
+  const readJson = async () => {
+    const t = await req.text();
+    return t.trim() ? JSON.parse(t) : {};
+  };
+  try {
+    if (p === "/__sim/requests" && req.method === "GET") {
+      return json(200, sim.log.query(url.searchParams));
+    }
+    if (p === "/__sim/stats" && req.method === "GET") return json(200, sim.stats);
+    const own = await sim.extra?.(readJson);
+    if (own) return own;
+    if (p === "/__sim/config" && req.method === "GET") {
+      return json(200, { ...sim.config(), faults: sim.faults.list() });
+    }
+    if (p === "/__sim/config" && req.method === "POST") {
+      const b = await readJson();
+      sim.applyConfig(b);
+      if (Array.isArray(b.faults)) sim.faults.set(b.faults);
+      return json(200, { ...sim.config(), faults: sim.faults.list() });
+    }
+    if (p === "/__sim/reset" && req.method === "POST") {
+      const b = await readJson();
+      if (b.scope === "log") sim.log.clear();
+      else sim.reset();
+      return json(200, { ok: true });
+    }
+  } catch (e) {
+    return json(400, { error: (e as Error).message });
+  }
+  return json(404, { error: "unknown control route" });
+}

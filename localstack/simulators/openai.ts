@@ -30,6 +30,7 @@ import { makePng, sniffImage } from "./assets.ts";
 import {
   brokenResponse,
   FaultEngine,
+  handleControl,
   json,
   keyFingerprint,
   type LogEntry,
@@ -315,38 +316,19 @@ export function createOpenAISimulator(opts: OpenAISimOptions) {
     });
   }
 
-  async function control(req: Request, url: URL): Promise<Response> {
-    const p = url.pathname;
-    try {
-      const body = async () => {
-        const t = await req.text();
-        return t.trim() ? JSON.parse(t) : {};
-      };
-      if (p === "/__sim/requests" && req.method === "GET") {
-        return json(200, log.query(url.searchParams));
-      }
-      if (p === "/__sim/stats" && req.method === "GET") return json(200, stats);
-      if (p === "/__sim/config" && req.method === "GET") {
-        return json(200, { ...config, faults: faults.list() });
-      }
-      if (p === "/__sim/config" && req.method === "POST") {
-        const b = await body();
+  function control(req: Request, url: URL): Promise<Response> {
+    return handleControl(req, url, {
+      log,
+      stats,
+      faults,
+      config: () => ({ ...config }),
+      applyConfig: (b) => {
         for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
-          if (typeof b[k] === "number") config[k] = b[k];
+          if (typeof b[k] === "number") config[k] = b[k] as number;
         }
-        if (Array.isArray(b.faults)) faults.set(b.faults);
-        return json(200, { ...config, faults: faults.list() });
-      }
-      if (p === "/__sim/reset" && req.method === "POST") {
-        const b = await body();
-        if (b.scope === "log") log.clear();
-        else reset();
-        return json(200, { ok: true });
-      }
-    } catch (e) {
-      return json(400, { error: (e as Error).message });
-    }
-    return json(404, { error: "unknown control route" });
+      },
+      reset,
+    });
   }
 
   function faultError(f: SimFault): OpenAIError {

@@ -43,6 +43,7 @@ import { glbStream, makePng, sniffImage } from "./assets.ts";
 import {
   brokenResponse,
   FaultEngine,
+  handleControl,
   json,
   keyFingerprint,
   LogEntry,
@@ -641,62 +642,48 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     });
   }
 
-  async function control(req: Request, url: URL): Promise<Response> {
+  function control(req: Request, url: URL): Promise<Response> {
     const p = url.pathname;
-    const readJson = async () => {
-      const t = await req.text();
-      return t.trim() ? JSON.parse(t) : {};
-    };
-    try {
-      if (p === "/__sim/requests" && req.method === "GET") {
-        return json(200, log.query(url.searchParams));
-      }
-      if (p === "/__sim/stats" && req.method === "GET") return json(200, stats);
-      if (p === "/__sim/tasks" && req.method === "GET") {
-        return json(200, {
-          tasks: [...tasks.values()].map((t) => ({
-            task_id: t.id,
-            type: t.type,
-            status: statusOf(t),
-            outcome: t.outcome,
-            keyId: t.keyId,
-            prompt: t.input.prompt,
-            created: new Date(t.createdMs).toISOString(),
-          })),
-        });
-      }
-      const tm = p.match(/^\/__sim\/tasks\/([^/]+)$/);
-      if (tm && req.method === "POST") {
-        const t = tasks.get(decodeURIComponent(tm[1]));
-        if (!t) return json(404, { error: "no such task" });
-        const b = await readJson();
-        if (b.outcome !== undefined) t.outcome = b.outcome;
-        if (b.finish) t.finishedAtMs = Date.now();
-        return json(200, { task_id: t.id, status: statusOf(t), outcome: t.outcome });
-      }
-      if (p === "/__sim/config" && req.method === "GET") {
-        return json(200, { ...config, faults: faults.list() });
-      }
-      if (p === "/__sim/config" && req.method === "POST") {
-        const b = await readJson();
+    return handleControl(req, url, {
+      log,
+      stats,
+      faults,
+      config: () => ({ ...config }),
+      applyConfig: (b) => {
         for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
           if (b[k] !== undefined) (config as unknown as Record<string, unknown>)[k] = b[k];
         }
         config.glbSize = Math.min(MAX_GLB, config.glbSize);
         if (Array.isArray(b.nextOutcomes)) config.nextOutcomes = [...b.nextOutcomes];
-        if (Array.isArray(b.faults)) faults.set(b.faults);
-        return json(200, { ...config, faults: faults.list() });
-      }
-      if (p === "/__sim/reset" && req.method === "POST") {
-        const b = await readJson();
-        if (b.scope === "log") log.clear();
-        else reset();
-        return json(200, { ok: true });
-      }
-    } catch (e) {
-      return json(400, { error: (e as Error).message });
-    }
-    return json(404, { error: "unknown control route" });
+      },
+      reset,
+      // Tripo's own routes: the task list, and forcing a task's fate.
+      extra: async (readJson) => {
+        if (p === "/__sim/tasks" && req.method === "GET") {
+          return json(200, {
+            tasks: [...tasks.values()].map((t) => ({
+              task_id: t.id,
+              type: t.type,
+              status: statusOf(t),
+              outcome: t.outcome,
+              keyId: t.keyId,
+              prompt: t.input.prompt,
+              created: new Date(t.createdMs).toISOString(),
+            })),
+          });
+        }
+        const tm = p.match(/^\/__sim\/tasks\/([^/]+)$/);
+        if (tm && req.method === "POST") {
+          const t = tasks.get(decodeURIComponent(tm[1]));
+          if (!t) return json(404, { error: "no such task" });
+          const b = await readJson();
+          if (b.outcome !== undefined) t.outcome = b.outcome as typeof t.outcome;
+          if (b.finish) t.finishedAtMs = Date.now();
+          return json(200, { task_id: t.id, status: statusOf(t), outcome: t.outcome });
+        }
+        return null;
+      },
+    });
   }
 
   async function route(
