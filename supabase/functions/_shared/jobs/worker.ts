@@ -541,10 +541,18 @@ export function createWorker(deps: {
       // notification) a second has passed. A job already due that the claim did not return
       // has usually just become due: look again at once, then back off if it stays
       // unclaimable (e.g. the Tripo cap is full).
-      const sleep = wait > 0 ? Math.min(wait + 5, 1000) : dueMisses++ < 2 ? 10 : 500;
-      // A burst of enqueues wakes us once per commit: gather a few milliseconds of them into
-      // one claim rather than claiming once per job.
-      if (await idle(Math.min(left, sleep))) await pause(WAKE_COALESCE_MS);
+      const blocked = wait <= 0 && dueMisses++ >= 2;
+      const sleep = wait > 0 ? Math.min(wait + 5, 1000) : blocked ? 500 : 10;
+      if (blocked) {
+        // Due work stays unclaimable (the Tripo cap is full): new jobs would mostly wait behind
+        // it too, so wake-ups do not cut this back-off short and flood the database with
+        // claims that find nothing.
+        await pause(Math.min(left, sleep));
+      } else if (await idle(Math.min(left, sleep))) {
+        // A burst of enqueues wakes us once per commit: gather a few milliseconds of them into
+        // one claim rather than claiming once per job.
+        await pause(WAKE_COALESCE_MS);
+      }
     }
     if (stayAlive) listeningUntil = 0;
     await unlisten?.().catch(() => {});
