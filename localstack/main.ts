@@ -141,8 +141,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       `127.0.0.1:${openai.port}`,
     ]
       .filter(Boolean).join(","),
-    // The project's own Storage is on loopback in development only.
-    ALLOW_LOOPBACK_HOSTS: `127.0.0.1:${gateway.port}`,
   };
   for (
     const name of [

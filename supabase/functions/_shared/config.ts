@@ -34,8 +34,6 @@ const schema = z.object({
   PROCESS_JOBS_SECRET: z.string().min(16),
   TRIPO_MAX_CONCURRENCY: positiveInt(10),
   PROVIDER_ASSET_HOSTS: csv,
-  /** Development only: loopback host:port pairs that may be fetched (the local stand-in). */
-  ALLOW_LOOPBACK_HOSTS: csv,
   RATE_LIMIT_IMAGE_PER_MINUTE: positiveInt(4),
   RATE_LIMIT_MODEL_PER_MINUTE: positiveInt(4),
   RATE_LIMIT_REFINE_PER_MINUTE: positiveInt(2),

@@ -132,7 +132,6 @@ export function createWorker(deps: {
   db: Db;
   storage: Storage;
   log: Logger;
-  fetch?: typeof fetch;
 }) {
   const { config, db, storage, log } = deps;
   // Lease of a claimed job; heartbeats extend it while a long step runs. A crashed invocation's
