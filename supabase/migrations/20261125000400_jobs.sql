@@ -162,6 +162,8 @@ comment on function bff.enqueue_job(uuid, text, text, text, jsonb, text, text, t
   'too_many_active (with retry_after_seconds).';
 
 -- 2. claim ----------------------------------------------------------------------------------
+-- Superseded by 20261125000600_faster_queue_paths.sql (set-based claim, batch completion,
+-- record_submission with the first poll); kept as applied.
 create or replace function bff.claim_jobs(p_limit int, p_lease_seconds int, p_tripo_cap int)
 returns table (
   job_id uuid,
@@ -416,6 +418,8 @@ comment on function bff.begin_submit(uuid, uuid) is
   'ambiguous (an earlier call may have landed) | lease_lost.';
 
 -- 5. record_submission ----------------------------------------------------------------------
+-- Superseded by 20261125000600_faster_queue_paths.sql (set-based claim, batch completion,
+-- record_submission with the first poll); kept as applied.
 create or replace function bff.record_submission(
   p_job_id uuid, p_lease_token uuid, p_provider_task_id text
 )
@@ -472,6 +476,8 @@ comment on function bff.record_progress(uuid, uuid, int, numeric) is
   'Stores progress (never decreasing), releases the lease and schedules the next poll.';
 
 -- 7. complete_job ---------------------------------------------------------------------------
+-- Superseded by 20261125000600_faster_queue_paths.sql (set-based claim, batch completion,
+-- record_submission with the first poll); kept as applied.
 create or replace function bff.complete_job(p_job_id uuid, p_lease_token uuid, p_outputs jsonb)
 returns boolean
 language plpgsql
