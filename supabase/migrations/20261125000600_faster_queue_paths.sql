@@ -58,6 +58,7 @@ comment on function bff.tripo_in_flight() is
 revoke all on function bff.tripo_in_flight() from public, anon, authenticated;
 grant execute on function bff.tripo_in_flight() to service_role;
 
+-- Superseded by 20261125000700_cheaper_fair_claim.sql (cheaper fair share, top-up).
 create or replace function bff.claim_jobs(p_limit int, p_lease_seconds int, p_tripo_cap int)
 returns table (
   job_id uuid,
@@ -282,6 +283,7 @@ comment on function bff.claim_jobs(int, int, int) is
   'one set-based update), fair across users, keeping Tripo tasks in flight below p_tripo_cap.';
 
 -- Batch completion ---------------------------------------------------------------------------
+-- Redefined in 20261125000700_cheaper_fair_claim.sql (sets updated_at itself).
 create or replace function bff.complete_jobs(p_jobs jsonb)
 returns table (job_id uuid, ok boolean)
 language sql

@@ -162,6 +162,32 @@ Deno.test("parallel claimers never share a job and never overshoot the Tripo cap
       }
       assert.equal(new Set(allClaims).size, allClaims.length, "a job was handed out twice");
     });
+
+    await t.step(
+      "a claim short of candidates tops up past rows another claimer holds",
+      async () => {
+        await setup`update public.jobs set state = 'succeeded', finished_at = now(),
+        lease_token = null, lease_expires_at = null where state in ('queued', 'running')`;
+        const [u] = await seedUsers(setup, 1);
+        for (let i = 0; i < 30; i++) await enqueue(setup, u, "openai", `c${i}`);
+        const [holder, other] = await openAll(scratch.url, 2);
+        try {
+          // The holder's transaction stays open: its ten rows (this user's oldest, which are also
+          // every candidate the other claimer's fair pass and due-order list pick) stay locked.
+          await holder`begin`;
+          const held = await holder<Claimed[]>`select * from bff.claim_jobs(10, 300, 100)`;
+          assert.equal(held.length, 10);
+          const got = await other<Claimed[]>`select * from bff.claim_jobs(10, 300, 100)`;
+          assert.equal(got.length, 10, "the second claimer's slots were left empty");
+          const heldIds = new Set(held.map((h) => h.job_id));
+          assert.ok(got.every((g) => !heldIds.has(g.job_id)), "a held row was handed out again");
+          await holder`commit`;
+        } finally {
+          await holder.end();
+          await other.end();
+        }
+      },
+    );
   } finally {
     await setup.end();
     await scratch.drop();

@@ -110,3 +110,53 @@ Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finish
     await scratch.drop();
   }
 });
+
+Deno.test("a claim reads each user's fair share, not the user's whole backlog", async () => {
+  const scratch = await scratchDatabase();
+  const notices: string[] = [];
+  const sql = connect(scratch.url, (n) => notices.push(String(n.message)));
+  try {
+    await sql`
+      insert into auth.users (id, email)
+      select gen_random_uuid(), 'share-' || i || '@test.local' from generate_series(1, 4) as i`;
+    // One user with 5,000 due jobs enqueued in one batch (one run_at: ties are the costly case
+    // for a window over the backlog), three users with one each.
+    await sql`
+      insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
+        request_hash, rate_bucket, run_at, deadline_at)
+      select case when i <= 5000 then u.ids[1] else u.ids[i - 4999] end, 'image_to_image',
+        'openai', 'share-' || i, '{}', 'hdr:share-' || i, 'h', 'b',
+        now() - interval '1 minute', now() + interval '1 hour'
+      from generate_series(1, 5003) as i,
+           (select array_agg(id order by email) as ids from auth.users) as u`;
+    await sql`analyze public.jobs`;
+
+    await sql`load 'auto_explain'`;
+    await sql`set auto_explain.log_min_duration = 0`;
+    await sql`set auto_explain.log_analyze = on`;
+    await sql`set auto_explain.log_nested_statements = on`;
+    await sql`set auto_explain.log_format = 'json'`;
+    await sql`set auto_explain.log_level = 'notice'`;
+    const claimed = await sql<{ user_id: string }[]>`select * from bff.claim_jobs(10, 60, 5)`;
+    await sql`set auto_explain.log_min_duration = -1`;
+    assert.equal(claimed.length, 10);
+    assert.equal(new Set(claimed.map((c) => c.user_id)).size, 4, "every user got a slot");
+
+    const candidate = notices
+      .filter((m) => m.includes('"Plan"') && m.includes("with recursive"))
+      .map((m) => JSON.parse(m.slice(m.indexOf("{"))) as { Plan: PlanNode })[0];
+    assert.ok(candidate, "the candidate query's plan was captured");
+    type Analyzed = PlanNode & { "Actual Rows"?: number; "Actual Loops"?: number };
+    const read = nodes(candidate.Plan)
+      .filter((n) => n["Relation Name"] === "jobs")
+      .reduce((sum, n) => {
+        const a = n as Analyzed;
+        return sum + (a["Actual Rows"] ?? 0) * (a["Actual Loops"] ?? 0);
+      }, 0);
+    // Skip-scan (one row per user step), the shares (at most 10) and the due-order list (10).
+    assert.ok(read > 0 && read <= 100, `the candidate query read ${read} job rows`);
+  } finally {
+    await sql.end();
+    await scratch.drop();
+  }
+});
