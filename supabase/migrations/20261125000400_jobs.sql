@@ -29,6 +29,8 @@ comment on function bff.fail_job_rows(uuid, text) is
   'Internal: marks the concept_images / models rows of a job failed with a user-safe message.';
 
 -- 1. enqueue ---------------------------------------------------------------------------------
+-- Redefined in 20261125000800_cheaper_enqueue.sql (index-served idempotency lookup, bounded
+-- counts).
 create or replace function bff.enqueue_job(
   p_user_id uuid,
   p_kind text,

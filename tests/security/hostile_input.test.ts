@@ -778,7 +778,7 @@ it("jobs in flight per user are capped: the next request is 429 and creates noth
   const user = await newUser("active-cap");
   // Ten waiting jobs (the default USER_MAX_ACTIVE_JOBS), parked an hour ahead so no worker runs
   // them during the test; cancelled at the end.
-  // One transaction, so the jobs are already parked when the insert's NOTIFY reaches a worker.
+  // One transaction, so no worker can claim a job before it is parked.
   const ids = await db().begin(async (tx) => {
     const out: string[] = [];
     for (let i = 0; i < 10; i++) {

@@ -237,7 +237,12 @@ export function createDb(config: Config) {
       return rows.length > 0;
     },
 
-    /** Calls `onJob` whenever jobs are inserted (NOTIFY bff_jobs); resolves to an unlisten. */
+    /** NOTIFY bff_jobs: wakes a listening process-jobs loop (sent after an enqueue commits). */
+    async wakeWorkers(): Promise<void> {
+      await sql`select bff.wake_workers()`;
+    },
+
+    /** Calls `onJob` on every wake-up (NOTIFY bff_jobs); resolves to an unlisten. */
     async listenForNewJobs(onJob: () => void): Promise<() => Promise<void>> {
       const { unlisten } = await sql.listen("bff_jobs", () => onJob());
       return unlisten;

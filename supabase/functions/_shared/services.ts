@@ -6,12 +6,13 @@ import { createStorage } from "./storage.ts";
 import { createNudger } from "./jobs/nudge.ts";
 
 export function createServices(config: Config, log: Logger) {
+  const db = createDb(config);
   return {
     config,
     log,
-    db: createDb(config),
+    db,
     storage: createStorage(config),
-    nudge: createNudger(config, (msg) => log("warn", msg)),
+    nudge: createNudger(config, db, (msg) => log("warn", msg)),
   };
 }
 export type Services = ReturnType<typeof createServices>;

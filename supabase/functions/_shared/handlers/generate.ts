@@ -243,7 +243,7 @@ export function createGenerateHandler(kind: JobKind, deps: GenerateDeps) {
       refs.map((r) => storage.probeInput(r.ref, user.token, r.kind, r.field)),
     );
     const request = plan.request({ ...body, draft_model_task_id: draftId }, probed);
-    const requestHash = await sha256Hex(`${kind}\n${canonicalJson(body)}`);
+    const requestHash = sha256Hex(`${kind}\n${canonicalJson(body)}`);
     const idempotencyKey = headerKey ? `hdr:${headerKey}` : `body:${requestHash}`;
 
     const result = await db.enqueueJob({

@@ -481,7 +481,7 @@ export function createWorker(deps: {
   ): Promise<InvocationSummary> {
     const started = performance.now();
     const stayAlive = opts.stayAlive ?? false;
-    // New jobs wake this loop at once (a statement trigger on jobs NOTIFYs at commit).
+    // New jobs wake this loop at once: enqueuers NOTIFY after their commit (jobs/nudge.ts).
     const unlisten = await db.listenForNewJobs(wake).catch((e) => {
       log("warn", "LISTEN unavailable; relying on nudges and polling", { error: String(e) });
       return null;
