@@ -1,6 +1,8 @@
 // Who is calling. User functions accept only a signed, unexpired Supabase *user* access token
 // (HS256 with the project secret, or ES256/RS256 through the JWKS); the anon and service keys are
 // valid JWTs but not users, so they are refused. process-jobs accepts only its shared secret.
+import { Buffer } from "node:buffer";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import * as jose from "jose";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./app.ts";
@@ -16,16 +18,46 @@ export interface AuthUser {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+class InvalidToken extends Error {}
+
+/**
+ * HS256 verification on node:crypto, which is synchronous here (~2 µs) where jose goes through
+ * crypto.subtle (~45 µs, an async op, on every request). Checks what jose.jwtVerify checks for
+ * these tokens: the MAC in constant time, no `crit` header, a JSON object payload, numeric
+ * iat/nbf/exp with nbf and exp against now, and the audience. tests/security/token_verifier
+ * holds it to jose's answers.
+ */
+function verifyHs256(token: string, secret: Uint8Array, audience: string): jose.JWTPayload {
+  const parts = token.split(".");
+  if (parts.length !== 3) throw new InvalidToken("malformed");
+  const [h, p, sig] = parts;
+  const given = Buffer.from(sig, "base64url");
+  const mac = createHmac("sha256", secret).update(`${h}.${p}`).digest();
+  if (given.length !== mac.length || !timingSafeEqual(given, mac)) {
+    throw new InvalidToken("signature");
+  }
+  if (jose.decodeProtectedHeader(token).crit !== undefined) throw new InvalidToken("crit");
+  const payload = jose.decodeJwt(token);
+  const now = Math.floor(Date.now() / 1000);
+  for (const claim of ["iat", "nbf", "exp"] as const) {
+    if (payload[claim] !== undefined && typeof payload[claim] !== "number") {
+      throw new InvalidToken(claim);
+    }
+  }
+  if (payload.nbf !== undefined && payload.nbf > now) throw new InvalidToken("nbf");
+  if (payload.exp !== undefined && payload.exp <= now) {
+    throw new jose.errors.JWTExpired("exp", payload);
+  }
+  const aud = payload.aud;
+  if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) {
+    throw new InvalidToken("aud");
+  }
+  return payload;
+}
+
 export function createTokenVerifier(config: Config) {
-  // Imported once: jose would otherwise import the raw secret on every verification.
   const secret = config.SUPABASE_JWT_SECRET
-    ? crypto.subtle.importKey(
-      "raw",
-      new TextEncoder().encode(config.SUPABASE_JWT_SECRET),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["verify"],
-    )
+    ? new TextEncoder().encode(config.SUPABASE_JWT_SECRET)
     : undefined;
   const jwks = config.SUPABASE_JWKS
     ? jose.createLocalJWKSet(config.SUPABASE_JWKS as jose.JSONWebKeySet)
@@ -41,10 +73,7 @@ export function createTokenVerifier(config: Config) {
     let payload: jose.JWTPayload;
     try {
       if (alg === "HS256" && secret) {
-        ({ payload } = await jose.jwtVerify(token, await secret, {
-          algorithms: ["HS256"],
-          audience: "authenticated",
-        }));
+        payload = verifyHs256(token, secret, "authenticated");
       } else if ((alg === "ES256" || alg === "RS256") && jwks) {
         ({ payload } = await jose.jwtVerify(token, jwks, {
           algorithms: ["ES256", "RS256"],
