@@ -7,6 +7,7 @@
 --   FOR UPDATE SKIP LOCKED scan that walks past locked rows (jobs needing no Tripo submission).
 -- * The claimed rows come straight from UPDATE … RETURNING; the asset rows are marked in the same
 --   statement.
+-- * Plans are generic (made once per connection), not re-planned on every call.
 -- * The claim and completion set updated_at themselves; the per-row trigger on jobs now runs only
 --   for updates that leave updated_at unchanged (every other writer).
 
@@ -32,6 +33,11 @@ returns table (
 language plpgsql
 security definer
 set search_path = ''
+-- One generic plan per statement, made once per connection: planning the candidate query costs
+-- more than running it, and custom plans were being re-made on every call. The statements are
+-- written so that the generic plans read the partial claimable indexes: ordering the skip-scan
+-- by (user_id, run_at) is something only jobs_claimable_idx can deliver.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_expired uuid[];
@@ -94,13 +100,13 @@ begin
      where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id >= v_start
        and (not v_skip_submit or j.provider <> 'tripo'
             or j.provider_task_id is not null or j.submitted_at is not null)
-     order by j.user_id limit 1)
+     order by j.user_id, j.run_at limit 1)
     union all
     select (select j.user_id from public.jobs j
             where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id > f.uid
               and (not v_skip_submit or j.provider <> 'tripo'
                    or j.provider_task_id is not null or j.submitted_at is not null)
-            order by j.user_id limit 1), f.n + 1
+            order by j.user_id, j.run_at limit 1), f.n + 1
     from fwd f where f.uid is not null and f.n < p_limit
   ),
   wrap as (
@@ -108,14 +114,14 @@ begin
      where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id < v_start
        and (not v_skip_submit or j.provider <> 'tripo'
             or j.provider_task_id is not null or j.submitted_at is not null)
-     order by j.user_id limit 1)
+     order by j.user_id, j.run_at limit 1)
     union all
     select (select j.user_id from public.jobs j
             where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id > w.uid
               and j.user_id < v_start
               and (not v_skip_submit or j.provider <> 'tripo'
                    or j.provider_task_id is not null or j.submitted_at is not null)
-            order by j.user_id limit 1), w.n + 1
+            order by j.user_id, j.run_at limit 1), w.n + 1
     from wrap w where w.uid is not null and w.n < p_limit
   ),
   users as materialized (
@@ -211,18 +217,18 @@ begin
         lease_expires_at = now() + v_lease,
         run_at = now() + v_lease,
         updated_at = now()
-    from pick
-    where j.id = pick.id
+    -- An id array, not a join: the plan stays an index probe per row whatever the estimates.
+    where j.id = any (array(select p.id from pick p))
     returning j.id, j.lease_token, j.user_id, j.kind, j.provider, j.client_task_id, j.request,
               j.provider_task_id, j.submitted_at, j.attempts, j.progress
   ),
   images as (
     update public.concept_images c set status = 'processing'
-    from claimed k where c.job_id = k.id and c.status = 'pending'
+    where c.job_id = any (array(select k.id from claimed k)) and c.status = 'pending'
   ),
   models as (
     update public.models m set status = 'processing'
-    from claimed k where m.job_id = k.id and m.status = 'pending'
+    where m.job_id = any (array(select k.id from claimed k)) and m.status = 'pending'
   )
   select k.* from claimed k;
   get diagnostics v_claimed = row_count;
@@ -251,18 +257,17 @@ begin
           lease_expires_at = now() + v_lease,
           run_at = now() + v_lease,
           updated_at = now()
-      from pick
-      where j.id = pick.id
+      where j.id = any (array(select p.id from pick p))
       returning j.id, j.lease_token, j.user_id, j.kind, j.provider, j.client_task_id, j.request,
                 j.provider_task_id, j.submitted_at, j.attempts, j.progress
     ),
     images as (
       update public.concept_images c set status = 'processing'
-      from claimed k where c.job_id = k.id and c.status = 'pending'
+      where c.job_id = any (array(select k.id from claimed k)) and c.status = 'pending'
     ),
     models as (
       update public.models m set status = 'processing'
-      from claimed k where m.job_id = k.id and m.status = 'pending'
+      where m.job_id = any (array(select k.id from claimed k)) and m.status = 'pending'
     )
     select k.* from claimed k;
   end if;

@@ -59,8 +59,16 @@ Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finish
         'due-' || i, '{}', 'hdr:due-' || i, 'h', 'b', now() - interval '1 second',
         now() + interval '1 hour'
       from generate_series(1, 20) as i, (select array_agg(id) as ids from auth.users) as u`;
+    // Every job has its model row, as generation jobs do.
+    await sql`
+      insert into public.models (task_id, user_id, prompt, status, job_id)
+      select j.client_task_id, j.user_id, 'x',
+        case when j.state = 'succeeded' then 'complete' when j.state = 'failed' then 'failed'
+             else 'pending' end, j.id
+      from public.jobs j`;
     // What autovacuum would have done by now.
     await sql`analyze public.jobs`;
+    await sql`analyze public.models`;
 
     await sql`load 'auto_explain'`;
     await sql`set auto_explain.log_min_duration = 0`;
@@ -68,8 +76,15 @@ Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finish
     await sql`set auto_explain.log_format = 'json'`;
     await sql`set auto_explain.log_level = 'notice'`;
     const claimed = await sql`select * from bff.claim_jobs(10, 60, 5)`;
+    // More slots than due jobs: the top-up pass runs too.
+    const rest = await sql`select * from bff.claim_jobs(30, 60, 5)`;
     await sql`set auto_explain.log_min_duration = -1`;
     assert.equal(claimed.length, 10, "the due jobs are claimed");
+    assert.ok(rest.length > 0 && rest.length <= 10, `then the rest: ${rest.length}`);
+    assert.ok(
+      notices.some((m) => m.includes('"Query Text": "with pick as') && !m.includes("unnest")),
+      "the top-up statement ran",
+    );
 
     const plans = notices
       .filter((m) => m.includes('"Plan"'))
@@ -98,12 +113,14 @@ Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finish
       `the candidate plan reads jobs:\n${shown}`,
     );
 
-    // No statement of the claim (deadline sweep, Tripo count, row lock, update) seq-scans jobs.
+    // No statement of the claim (deadline sweep, Tripo count, row lock, update, marking the
+    // model rows) seq-scans jobs or models.
     for (const p of plans) {
       const seq = nodes(p.Plan).filter((n) =>
-        n["Node Type"] === "Seq Scan" && n["Relation Name"] === "jobs"
+        n["Node Type"] === "Seq Scan" &&
+        (n["Relation Name"] === "jobs" || n["Relation Name"] === "models")
       );
-      assert.equal(seq.length, 0, `seq scan of jobs in: ${p["Query Text"].slice(0, 200)}`);
+      assert.equal(seq.length, 0, `seq scan in: ${p["Query Text"].slice(0, 200)}`);
     }
   } finally {
     await sql.end();
