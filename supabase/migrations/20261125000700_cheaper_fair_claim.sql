@@ -122,7 +122,8 @@ begin
               and (not v_skip_submit or j.provider <> 'tripo'
                    or j.provider_task_id is not null or j.submitted_at is not null)
             order by j.user_id, j.run_at limit 1), w.n + 1
-    from wrap w where w.uid is not null and w.n < p_limit
+    -- Only as many more users as the forward pass left slots for.
+    from wrap w where w.uid is not null and w.n < p_limit - (select count(uid) from fwd)
   ),
   users as materialized (
     select uid, n as pos from fwd where uid is not null
