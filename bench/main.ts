@@ -14,12 +14,13 @@ import {
 import { type Stack, startStack } from "../localstack/main.ts";
 import type { LoadRequest, LoadResult } from "./load_worker.ts";
 import { startPgCounter } from "./pg_counter.ts";
-import { claimLatency, drain, insertTrivialJobs } from "./queue.ts";
+import { claimLatency, drain, type DrainResult, insertTrivialJobs } from "./queue.ts";
 import { fmt, median, percentile, round, sleep, waitFor } from "./stats.ts";
 
 const USERS = 200;
 const POST_REQUESTS = Number(Deno.env.get("BENCH_POST_REQUESTS") ?? 2000);
 const POST_BLOCKS = 4;
+const DRAIN_RUNS = 3;
 const SUBMIT_JOBS = Number(Deno.env.get("BENCH_SUBMIT_JOBS") ?? 500);
 const DRAIN_JOBS = Number(Deno.env.get("BENCH_DRAIN_JOBS") ?? 20000);
 const GLB_BYTES = 200_000_000;
@@ -896,17 +897,29 @@ try {
   say(`queue drain (${DRAIN_JOBS} jobs, 8 connections) and claim with backlog`);
   await quiesceWorker();
   await pauseWorker();
-  await sql`delete from public.jobs`;
-  const drains = [];
-  // Each variant starts from a vacuumed empty table, so no variant pays for another's dead rows.
-  await sql`vacuum analyze public.jobs`;
-  for (const mode of ["batched", "per_job"] as const) {
-    drains.push(await drain(dbUrl, sql, users, DRAIN_JOBS, mode));
+  // Each run starts from vacuumed, empty queue tables, so no run pays for another's dead rows,
+  // nor for autovacuum cleaning up after the earlier phases (deleting their jobs also rewrites
+  // the job link of their asset rows).
+  const clean = async () => {
     await sql`delete from public.jobs`;
-    await sql`vacuum analyze public.jobs`;
+    await sql`vacuum analyze public.jobs, public.models, public.concept_images, public.input_assets`;
+  };
+  await clean();
+  // The batched drain, the figure with a target, runs DRAIN_RUNS times; the median is reported.
+  const batchedRuns: DrainResult[] = [];
+  for (let i = 0; i < DRAIN_RUNS; i++) {
+    batchedRuns.push(await drain(dbUrl, sql, users, DRAIN_JOBS, "batched"));
+    await clean();
   }
+  const byRate = [...batchedRuns].sort((x, y) => x.jobsPerSecond - y.jobsPerSecond);
+  const drains = [byRate[Math.floor(byRate.length / 2)]];
+  drains.push(await drain(dbUrl, sql, users, DRAIN_JOBS, "per_job"));
+  // Deleted but not vacuumed: the churn case below.
+  await sql`delete from public.jobs`;
   const label = {
-    batched: "claim_jobs(50) + complete_jobs per batch",
+    batched: `claim_jobs(50) + complete_jobs per batch (median of ${DRAIN_RUNS} runs: ${
+      batchedRuns.map((d) => fmt(d.jobsPerSecond)).join(", ")
+    } jobs/s)`,
     per_job: "claim_jobs(50) + complete_job per job",
   };
   for (const d of drains) {
@@ -926,6 +939,7 @@ try {
     jobs_per_s: round(d.jobsPerSecond),
     claim_time_share: round(d.claimMsShare),
   }]));
+  json.queue_drain_batched_runs = batchedRuns.map((d) => round(d.jobsPerSecond));
 
   // Right after the drain: 20,000 jobs churned through the claim index and deleted, not yet
   // vacuumed (what a burst leaves behind until autovacuum runs).
