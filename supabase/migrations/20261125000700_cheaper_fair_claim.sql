@@ -92,8 +92,8 @@ begin
 
   -- Candidates, fair across users: skip-scan the distinct users with due jobs (from a random
   -- point of the uuid space, wrapping, so no user is always last; at most one user per slot),
-  -- take each user's oldest due jobs (an equal share), interleave them round-robin; then the
-  -- oldest due jobs overall, so a few busy users still fill every slot.
+  -- take each user's oldest due jobs (an equal share), interleave them round-robin; then, for
+  -- the slots left, the oldest due jobs overall, so a few busy users still fill every slot.
   with recursive
   fwd as (
     (select j.user_id as uid, 1 as n from public.jobs j
@@ -167,7 +167,8 @@ begin
         and (not v_skip_submit or j.provider <> 'tripo'
              or j.provider_task_id is not null or j.submitted_at is not null)
       order by j.run_at
-      limit p_limit
+      -- Only the slots the fair shares left (none is read when they fill the claim).
+      limit greatest(p_limit - (select count(*) from fair), 0)
     ) d
   ),
   cands as (
@@ -325,6 +326,7 @@ as $$
     returning m.id
   )
   -- Data-modifying CTEs run to completion whether or not the final select reads them.
-  select i.id, exists (select 1 from done d where d.id = i.id)
+  select i.id, d.id is not null
   from input i
+  left join done d on d.id = i.id
 $$;
