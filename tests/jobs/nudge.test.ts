@@ -7,7 +7,7 @@ import type { Config } from "../../supabase/functions/_shared/config.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function harness(listeningForMs: number) {
+function harness(listeningForMs: number) {
   const httpAt: number[] = [];
   const notifyAt: number[] = [];
   const warnings: string[] = [];
@@ -47,7 +47,7 @@ async function harness(listeningForMs: number) {
 }
 
 Deno.test("a lone nudge calls process-jobs at once; later ones NOTIFY while it listens", async () => {
-  const h = await harness(60_000);
+  const h = harness(60_000);
   try {
     const t = performance.now();
     h.nudge();
@@ -64,7 +64,7 @@ Deno.test("a lone nudge calls process-jobs at once; later ones NOTIFY while it l
 });
 
 Deno.test("with no listening loop every wake-up is an HTTP call", async () => {
-  const h = await harness(0);
+  const h = harness(0);
   try {
     h.nudge();
     await sleep(60);
@@ -78,7 +78,7 @@ Deno.test("with no listening loop every wake-up is an HTTP call", async () => {
 });
 
 Deno.test("a burst costs a few spaced wake-ups, the last one after the last nudge", async () => {
-  const h = await harness(60_000);
+  const h = harness(60_000);
   try {
     h.nudge();
     await sleep(60);
@@ -105,7 +105,7 @@ Deno.test("a burst costs a few spaced wake-ups, the last one after the last nudg
 });
 
 Deno.test("a failed wake-up is logged and the next nudge still wakes", async () => {
-  const h = await harness(60_000);
+  const h = harness(60_000);
   try {
     h.nudge();
     await sleep(60);
