@@ -1,7 +1,8 @@
 -- Cheaper fair claim and completion, measured by `npm run bench` (BENCHMARKS.md, queue drain):
 -- * claim_jobs took each user's fair share with a window over *all* of that user's due jobs
 --   (row_number() before the limit), so one user's backlog of N jobs cost N heap fetches on
---   every claim. The share is now limited first and ranked after.
+--   every claim. The share is now limited first and ranked after, and the skip-scan over users
+--   returns each user's oldest due job itself, so a share of one reads nothing more.
 -- * The fair pass looks at no more users than slots, without slack for rows other claimers hold;
 --   instead, a claim that comes up short tops up in due order with a streaming
 --   FOR UPDATE SKIP LOCKED scan that walks past locked rows (jobs needing no Tripo submission).
@@ -95,64 +96,90 @@ begin
   -- take each user's oldest due jobs (an equal share), interleave them round-robin; then, for
   -- the slots left, the oldest due jobs overall, so a few busy users still fill every slot.
   with recursive
+  -- Each step finds the next user with due work and that user's oldest due job in one probe.
   fwd as (
-    (select j.user_id as uid, 1 as n from public.jobs j
+    (select j.user_id as uid, j.id, j.run_at,
+            (j.provider = 'tripo' and j.provider_task_id is null and j.submitted_at is null)
+              as needs_submit, 1 as n
+     from public.jobs j
      where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id >= v_start
        and (not v_skip_submit or j.provider <> 'tripo'
             or j.provider_task_id is not null or j.submitted_at is not null)
      order by j.user_id, j.run_at limit 1)
     union all
-    select (select j.user_id from public.jobs j
-            where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id > f.uid
-              and (not v_skip_submit or j.provider <> 'tripo'
-                   or j.provider_task_id is not null or j.submitted_at is not null)
-            order by j.user_id, j.run_at limit 1), f.n + 1
-    from fwd f where f.uid is not null and f.n < p_limit
+    select x.uid, x.id, x.run_at, x.needs_submit, f.n + 1
+    from fwd f
+    cross join lateral (
+      select j.user_id as uid, j.id, j.run_at,
+            (j.provider = 'tripo' and j.provider_task_id is null and j.submitted_at is null)
+              as needs_submit
+      from public.jobs j
+      where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id > f.uid
+        and (not v_skip_submit or j.provider <> 'tripo'
+            or j.provider_task_id is not null or j.submitted_at is not null)
+      order by j.user_id, j.run_at limit 1
+    ) x
+    where f.n < p_limit
   ),
   wrap as (
-    (select j.user_id as uid, 1 as n from public.jobs j
+    (select j.user_id as uid, j.id, j.run_at,
+            (j.provider = 'tripo' and j.provider_task_id is null and j.submitted_at is null)
+              as needs_submit, 1 as n
+     from public.jobs j
      where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id < v_start
        and (not v_skip_submit or j.provider <> 'tripo'
             or j.provider_task_id is not null or j.submitted_at is not null)
      order by j.user_id, j.run_at limit 1)
     union all
-    select (select j.user_id from public.jobs j
-            where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id > w.uid
-              and j.user_id < v_start
-              and (not v_skip_submit or j.provider <> 'tripo'
-                   or j.provider_task_id is not null or j.submitted_at is not null)
-            order by j.user_id, j.run_at limit 1), w.n + 1
+    select x.uid, x.id, x.run_at, x.needs_submit, w.n + 1
+    from wrap w
+    cross join lateral (
+      select j.user_id as uid, j.id, j.run_at,
+            (j.provider = 'tripo' and j.provider_task_id is null and j.submitted_at is null)
+              as needs_submit
+      from public.jobs j
+      where j.state in ('queued', 'running') and j.run_at <= now() and j.user_id > w.uid
+        and j.user_id < v_start
+        and (not v_skip_submit or j.provider <> 'tripo'
+            or j.provider_task_id is not null or j.submitted_at is not null)
+      order by j.user_id, j.run_at limit 1
+    ) x
     -- Only as many more users as the forward pass left slots for.
-    from wrap w where w.uid is not null and w.n < p_limit - (select count(uid) from fwd)
+    where w.n < p_limit - (select count(*) from fwd)
   ),
   users as materialized (
-    select uid, n as pos from fwd where uid is not null
-    union all
-    select uid, n + p_limit as pos from wrap where uid is not null
+    select uid, id, run_at, needs_submit, pos
+    from (select uid, id, run_at, needs_submit, n as pos from fwd
+          union all
+          select uid, id, run_at, needs_submit, n + p_limit as pos from wrap) x
     order by pos
     limit p_limit
   ),
   share as (
     select (p_limit + count(*) - 1) / greatest(count(*), 1) as per_user from users
   ),
+  -- Each user's oldest job, then (when there are fewer users than slots) the next ones up to an
+  -- equal share: read up to the share, ranked after.
   fair as (
     select r.id, r.needs_submit, row_number() over (order by r.rn, r.pos) as ord
     from (
-      -- Ranked after the per-user limit, so the scan stops at the share.
+      select u.id, u.needs_submit, u.pos, 1::bigint as rn from users u
+      union all
       select c.id, c.needs_submit, u.pos,
-             row_number() over (partition by u.pos order by c.run_at) as rn
+             1 + row_number() over (partition by u.pos order by c.run_at) as rn
       from users u
       cross join share s
       cross join lateral (
         select j.id, j.run_at,
-               (j.provider = 'tripo' and j.provider_task_id is null and j.submitted_at is null)
-                 as needs_submit
+            (j.provider = 'tripo' and j.provider_task_id is null and j.submitted_at is null)
+              as needs_submit
         from public.jobs j
         where j.user_id = u.uid and j.state in ('queued', 'running') and j.run_at <= now()
+          and j.id <> u.id
           and (not v_skip_submit or j.provider <> 'tripo'
-               or j.provider_task_id is not null or j.submitted_at is not null)
+            or j.provider_task_id is not null or j.submitted_at is not null)
         order by j.run_at
-        limit s.per_user
+        limit s.per_user - 1
       ) c
     ) r
   ),
