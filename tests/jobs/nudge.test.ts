@@ -10,6 +10,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function harness(listeningForMs: number) {
   const httpAt: number[] = [];
   const notifyAt: number[] = [];
+  let notifyDone = 0;
   const warnings: string[] = [];
   let failNext = 0;
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
@@ -28,6 +29,7 @@ function harness(listeningForMs: number) {
       async wakeWorkers() {
         notifyAt.push(performance.now());
         await sleep(1);
+        notifyDone++;
         if (failNext > 0) {
           failNext--;
           throw new Error("connection reset");
@@ -42,22 +44,28 @@ function harness(listeningForMs: number) {
     notifyAt,
     warnings,
     failOnce: () => void failNext++,
+    notifyDone: () => notifyDone,
     stop: () => server.shutdown(),
   };
 }
 
-Deno.test("a lone nudge calls process-jobs at once; later ones NOTIFY while it listens", async () => {
+/** Waits for `cond`, polling; fails with `what` if it has not held after `ms`. */
+async function until(cond: () => boolean, what: string, ms = 5_000) {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+Deno.test("a lone nudge calls process-jobs; later ones NOTIFY while it listens", async () => {
   const h = harness(60_000);
   try {
-    const t = performance.now();
     h.nudge();
-    await sleep(100);
-    assert.equal(h.httpAt.length, 1, "one HTTP call");
-    assert.ok(h.httpAt[0] - t < 50, `sent after ${h.httpAt[0] - t} ms`);
+    await until(() => h.httpAt.length === 1, "the HTTP call");
     h.nudge();
-    await sleep(50);
+    await until(() => h.notifyAt.length === 1, "a NOTIFY");
     assert.equal(h.httpAt.length, 1, "no second HTTP call while the loop listens");
-    assert.equal(h.notifyAt.length, 1, "a NOTIFY instead");
   } finally {
     await h.stop();
   }
@@ -67,10 +75,9 @@ Deno.test("with no listening loop every wake-up is an HTTP call", async () => {
   const h = harness(0);
   try {
     h.nudge();
-    await sleep(60);
+    await until(() => h.httpAt.length === 1, "the first HTTP call");
     h.nudge();
-    await sleep(60);
-    assert.equal(h.httpAt.length, 2);
+    await until(() => h.httpAt.length === 2, "the second HTTP call");
     assert.equal(h.notifyAt.length, 0);
   } finally {
     await h.stop();
@@ -81,21 +88,29 @@ Deno.test("a burst costs a few spaced wake-ups, the last one after the last nudg
   const h = harness(60_000);
   try {
     h.nudge();
-    await sleep(60);
+    await until(() => h.httpAt.length === 1, "the HTTP call");
+    h.nudge();
+    await until(() => h.notifyAt.length === 1, "the loop to be known as listening");
+    const before = h.notifyAt.length;
     const nudgedAt: number[] = [];
     const start = performance.now();
-    while (performance.now() - start < 40) {
+    for (let i = 0; i < 40; i++) {
       h.nudge();
       nudgedAt.push(performance.now());
-      await sleep(0.2);
+      await sleep(0.5);
     }
-    await sleep(50);
-    const wakes = h.notifyAt;
-    assert.ok(nudgedAt.length > 10, `only ${nudgedAt.length} nudges`);
-    assert.ok(wakes.length >= 2 && wakes.length <= 12, `${wakes.length} wake-ups for 40 ms`);
+    const burstMs = performance.now() - start;
+    const last = nudgedAt.at(-1)!;
+    await until(() => (h.notifyAt.at(-1) ?? 0) >= last, "a wake-up after the last nudge");
+    const wakes = h.notifyAt.slice(before);
+    // Spaced at least MIN_GAP_MS (5 ms, a millisecond of timer slack allowed) apart.
     for (let i = 1; i < wakes.length; i++) {
       assert.ok(wakes[i] - wakes[i - 1] >= 4, `wake-ups ${wakes[i] - wakes[i - 1]} ms apart`);
     }
+    assert.ok(
+      wakes.length <= Math.ceil(burstMs / 5) + 2,
+      `${wakes.length} wake-ups for ${nudgedAt.length} nudges over ${burstMs} ms`,
+    );
     for (const n of nudgedAt) {
       assert.ok(wakes.some((w) => w >= n), `no wake-up started after the nudge at ${n}`);
     }
@@ -108,14 +123,14 @@ Deno.test("a failed wake-up is logged and the next nudge still wakes", async () 
   const h = harness(60_000);
   try {
     h.nudge();
-    await sleep(60);
+    await until(() => h.httpAt.length === 1, "the HTTP call");
+    h.nudge();
+    await until(() => h.notifyDone() === 1, "the first NOTIFY");
     h.failOnce();
     h.nudge();
-    await sleep(30);
-    assert.equal(h.warnings.length, 1);
+    await until(() => h.warnings.length === 1, "the warning");
     h.nudge();
-    await sleep(30);
-    assert.equal(h.notifyAt.length, 2);
+    await until(() => h.notifyAt.length === 3, "the NOTIFY after the failure");
   } finally {
     await h.stop();
   }
