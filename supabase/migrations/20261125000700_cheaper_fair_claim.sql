@@ -49,7 +49,7 @@ declare
   v_plain uuid[];
   v_submit uuid[];
   v_slots int := 0;
-  v_claimed int := 0;
+  v_ids uuid[];
 begin
   if coalesce(p_limit, 0) < 1 then
     return;
@@ -220,12 +220,12 @@ begin
     v_submit := v_submit[1:v_slots];
   end if;
 
-  -- One set-based claim. The row lock re-checks every condition on the current row version, so
-  -- a job that changed since the candidate scan (claimed elsewhere, or now needing submission
-  -- without a cap slot) is skipped.
-  return query
-  with pick as (
-    select j.id
+  -- Lock the candidates in order. The row lock re-checks every condition on the current row
+  -- version, so a job that changed since the candidate scan (claimed elsewhere, or now needing
+  -- submission without a cap slot) is skipped.
+  select array_agg(p.id order by p.ord) into v_ids
+  from (
+    select j.id, o.ord
     from public.jobs j
     join unnest(coalesce(v_plain, '{}') || coalesce(v_submit, '{}')) with ordinality as o(id, ord)
       on o.id = j.id
@@ -238,36 +238,16 @@ begin
     order by o.ord
     limit p_limit
     for update of j skip locked
-  ),
-  claimed as (
-    update public.jobs j
-    set state = 'running',
-        lease_token = gen_random_uuid(),
-        lease_expires_at = now() + v_lease,
-        run_at = now() + v_lease,
-        updated_at = now()
-    -- An id array, not a join: the plan stays an index probe per row whatever the estimates.
-    where j.id = any (array(select p.id from pick p))
-    returning j.id, j.lease_token, j.user_id, j.kind, j.provider, j.client_task_id, j.request,
-              j.provider_task_id, j.submitted_at, j.attempts, j.progress
-  ),
-  images as (
-    update public.concept_images c set status = 'processing'
-    where c.job_id = any (array(select k.id from claimed k)) and c.status = 'pending'
-  ),
-  models as (
-    update public.models m set status = 'processing'
-    where m.job_id = any (array(select k.id from claimed k)) and m.status = 'pending'
-  )
-  select k.* from claimed k;
-  get diagnostics v_claimed = row_count;
+  ) p;
+  v_ids := coalesce(v_ids, '{}');
 
   -- Short because concurrent claimers hold some candidates: top up in due order with a
-  -- streaming scan that walks past their locked rows. Only jobs needing no Tripo submission,
-  -- whose cap was settled above.
-  if v_claimed < p_limit then
-    return query
-    with pick as (
+  -- streaming scan that walks past their locked rows (our own locks do not make SKIP LOCKED
+  -- skip, hence the id filter). Only jobs needing no Tripo submission, whose cap was settled
+  -- above.
+  if cardinality(v_ids) < p_limit then
+    select v_ids || coalesce(array_agg(t.id), '{}') into v_ids
+    from (
       select j.id
       from public.jobs j
       where j.state in ('queued', 'running')
@@ -275,31 +255,36 @@ begin
         and (j.lease_token is null or j.lease_expires_at <= now())
         and j.deadline_at >= now()
         and (j.provider <> 'tripo' or j.provider_task_id is not null or j.submitted_at is not null)
+        and j.id <> all (v_ids)
       order by j.run_at
-      limit p_limit - v_claimed
+      limit p_limit - cardinality(v_ids)
       for update of j skip locked
-    ),
-    claimed as (
-      update public.jobs j
-      set state = 'running',
-          lease_token = gen_random_uuid(),
-          lease_expires_at = now() + v_lease,
-          run_at = now() + v_lease,
-          updated_at = now()
-      where j.id = any (array(select p.id from pick p))
-      returning j.id, j.lease_token, j.user_id, j.kind, j.provider, j.client_task_id, j.request,
-                j.provider_task_id, j.submitted_at, j.attempts, j.progress
-    ),
-    images as (
-      update public.concept_images c set status = 'processing'
-      where c.job_id = any (array(select k.id from claimed k)) and c.status = 'pending'
-    ),
-    models as (
-      update public.models m set status = 'processing'
-      where m.job_id = any (array(select k.id from claimed k)) and m.status = 'pending'
-    )
-    select k.* from claimed k;
+    ) t;
   end if;
+
+  -- One set-based lease of every locked job. An id array, not a join: the plan stays an index
+  -- probe per row whatever the estimates.
+  return query
+  with claimed as (
+    update public.jobs j
+    set state = 'running',
+        lease_token = gen_random_uuid(),
+        lease_expires_at = now() + v_lease,
+        run_at = now() + v_lease,
+        updated_at = now()
+    where j.id = any (v_ids)
+    returning j.id, j.lease_token, j.user_id, j.kind, j.provider, j.client_task_id, j.request,
+              j.provider_task_id, j.submitted_at, j.attempts, j.progress
+  ),
+  images as (
+    update public.concept_images c set status = 'processing'
+    where c.job_id = any (v_ids) and c.status = 'pending'
+  ),
+  models as (
+    update public.models m set status = 'processing'
+    where m.job_id = any (v_ids) and m.status = 'pending'
+  )
+  select k.* from claimed k;
 end
 $$;
 comment on function bff.claim_jobs(int, int, int) is

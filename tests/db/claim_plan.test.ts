@@ -5,29 +5,12 @@
 // Runs in a scratch database that is dropped afterwards.
 import postgres from "postgres";
 import assert from "node:assert/strict";
+import { planCapture, planNodes } from "../_helpers/plans.ts";
 import { scratchDatabase } from "../_helpers/scratch_db.ts";
-
-type Sql = ReturnType<typeof postgres>;
-
-function connect(url: string, onnotice: (n: postgres.Notice) => void = () => {}): Sql {
-  return postgres(url, { max: 1, onnotice, idle_timeout: 5 });
-}
-
-interface PlanNode {
-  "Node Type": string;
-  "Relation Name"?: string;
-  "Index Name"?: string;
-  Plans?: PlanNode[];
-}
-
-function nodes(n: PlanNode): PlanNode[] {
-  return [n, ...(n.Plans ?? []).flatMap(nodes)];
-}
 
 Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finished jobs", async () => {
   const scratch = await scratchDatabase();
-  const notices: string[] = [];
-  const sql = connect(scratch.url, (n) => notices.push(String(n.message)));
+  const { sql, capture } = planCapture(postgres, scratch.url);
   try {
     await sql`
       insert into auth.users (id, email)
@@ -70,30 +53,23 @@ Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finish
     await sql`analyze public.jobs`;
     await sql`analyze public.models`;
 
-    await sql`load 'auto_explain'`;
-    await sql`set auto_explain.log_min_duration = 0`;
-    await sql`set auto_explain.log_nested_statements = on`;
-    await sql`set auto_explain.log_format = 'json'`;
-    await sql`set auto_explain.log_level = 'notice'`;
-    const claimed = await sql`select * from bff.claim_jobs(10, 60, 5)`;
-    // More slots than due jobs: the top-up pass runs too.
-    const rest = await sql`select * from bff.claim_jobs(30, 60, 5)`;
-    await sql`set auto_explain.log_min_duration = -1`;
+    const { result: [claimed, rest], plans } = await capture(async () => [
+      await sql`select * from bff.claim_jobs(10, 60, 5)`,
+      // More slots than due jobs: the top-up pass runs too.
+      await sql`select * from bff.claim_jobs(30, 60, 5)`,
+    ]);
     assert.equal(claimed.length, 10, "the due jobs are claimed");
     assert.ok(rest.length > 0 && rest.length <= 10, `then the rest: ${rest.length}`);
     assert.ok(
-      notices.some((m) => m.includes('"Query Text": "with pick as') && !m.includes("unnest")),
+      plans.some((p) => p["Query Text"].startsWith("select v_ids || coalesce(array_agg(t.id)")),
       "the top-up statement ran",
     );
 
-    const plans = notices
-      .filter((m) => m.includes('"Plan"'))
-      .map((m) => JSON.parse(m.slice(m.indexOf("{"))) as { "Query Text": string; Plan: PlanNode });
     assert.ok(plans.length >= 3, `expected nested statement plans, got ${plans.length}`);
 
     const candidate = plans.find((p) => p["Query Text"].includes("with recursive"));
     assert.ok(candidate, "the candidate query's plan was captured");
-    const candNodes = nodes(candidate.Plan);
+    const candNodes = planNodes(candidate.Plan);
     const shown = JSON.stringify(candidate.Plan, null, 1);
     const indexes = new Set(candNodes.map((n) => n["Index Name"]).filter((n) => n !== undefined));
     // Both are partial indexes over claimable (queued/running) rows only: the per-user fair scan
@@ -116,7 +92,7 @@ Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finish
     // No statement of the claim (deadline sweep, Tripo count, row lock, update, marking the
     // model rows) seq-scans jobs or models.
     for (const p of plans) {
-      const seq = nodes(p.Plan).filter((n) =>
+      const seq = planNodes(p.Plan).filter((n) =>
         n["Node Type"] === "Seq Scan" &&
         (n["Relation Name"] === "jobs" || n["Relation Name"] === "models")
       );
@@ -130,8 +106,7 @@ Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finish
 
 Deno.test("a claim reads each user's fair share, not the user's whole backlog", async () => {
   const scratch = await scratchDatabase();
-  const notices: string[] = [];
-  const sql = connect(scratch.url, (n) => notices.push(String(n.message)));
+  const { sql, capture } = planCapture(postgres, scratch.url);
   try {
     await sql`
       insert into auth.users (id, email)
@@ -148,28 +123,18 @@ Deno.test("a claim reads each user's fair share, not the user's whole backlog", 
            (select array_agg(id order by email) as ids from auth.users) as u`;
     await sql`analyze public.jobs`;
 
-    await sql`load 'auto_explain'`;
-    await sql`set auto_explain.log_min_duration = 0`;
-    await sql`set auto_explain.log_analyze = on`;
-    await sql`set auto_explain.log_nested_statements = on`;
-    await sql`set auto_explain.log_format = 'json'`;
-    await sql`set auto_explain.log_level = 'notice'`;
-    const claimed = await sql<{ user_id: string }[]>`select * from bff.claim_jobs(10, 60, 5)`;
-    await sql`set auto_explain.log_min_duration = -1`;
+    const { result: claimed, plans } = await capture(
+      () => sql<{ user_id: string }[]>`select * from bff.claim_jobs(10, 60, 5)`,
+      { analyze: true },
+    );
     assert.equal(claimed.length, 10);
     assert.equal(new Set(claimed.map((c) => c.user_id)).size, 4, "every user got a slot");
 
-    const candidate = notices
-      .filter((m) => m.includes('"Plan"') && m.includes("with recursive"))
-      .map((m) => JSON.parse(m.slice(m.indexOf("{"))) as { Plan: PlanNode })[0];
+    const candidate = plans.find((p) => p["Query Text"].includes("with recursive"));
     assert.ok(candidate, "the candidate query's plan was captured");
-    type Analyzed = PlanNode & { "Actual Rows"?: number; "Actual Loops"?: number };
-    const read = nodes(candidate.Plan)
+    const read = planNodes(candidate.Plan)
       .filter((n) => n["Relation Name"] === "jobs")
-      .reduce((sum, n) => {
-        const a = n as Analyzed;
-        return sum + (a["Actual Rows"] ?? 0) * (a["Actual Loops"] ?? 0);
-      }, 0);
+      .reduce((sum, n) => sum + (n["Actual Rows"] ?? 0) * (n["Actual Loops"] ?? 0), 0);
     // Skip-scan (one row per user step), the shares (at most 10) and the due-order list (10).
     assert.ok(read > 0 && read <= 100, `the candidate query read ${read} job rows`);
   } finally {

@@ -1,32 +1,16 @@
 // A generation POST's one round trip, bff.enqueue_job, reads a handful of index entries however
 // long the caller's history and however many jobs other users have waiting: the idempotency
 // lookup is served by the unique idempotency index, and the rate-window and active-job counts
-// by the per-user indexes (rows read or filtered out both count). Plans are the real ones (auto_explain, nested statements, analyzed),
-// taken after enough calls for PL/pgSQL to switch to its generic plans.
+// by the per-user indexes (rows read or filtered out both count). Plans are the real ones
+// (auto_explain, nested statements, analyzed), made generic as PL/pgSQL settles on them.
 import postgres from "postgres";
 import assert from "node:assert/strict";
+import { planCapture, planNodes } from "../_helpers/plans.ts";
 import { scratchDatabase } from "../_helpers/scratch_db.ts";
-
-interface PlanNode {
-  "Relation Name"?: string;
-  "Index Name"?: string;
-  "Actual Rows"?: number;
-  "Actual Loops"?: number;
-  "Rows Removed by Filter"?: number;
-  "Rows Removed by Index Recheck"?: number;
-  Plans?: PlanNode[];
-}
-
-const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
 
 Deno.test("enqueue_job reads a few entries, not the caller's history or the whole queue", async () => {
   const scratch = await scratchDatabase("enqueue");
-  const notices: string[] = [];
-  const sql = postgres(scratch.url, {
-    max: 1,
-    idle_timeout: 5,
-    onnotice: (n) => notices.push(String(n.message)),
-  });
+  const { sql, capture } = planCapture(postgres, scratch.url);
   try {
     const [{ id: me }] = await sql<{ id: string }[]>`
       insert into auth.users (id, email) values (gen_random_uuid(), 'history@test.local')
@@ -65,24 +49,15 @@ Deno.test("enqueue_job reads a few entries, not the caller's history or the whol
     await sql`update public.jobs set state = 'succeeded', finished_at = now(), created_at = now() - interval '1 hour'
       where user_id = ${me}::uuid and client_task_id like 'warm-%'`;
 
-    await sql`load 'auto_explain'`;
-    await sql`set auto_explain.log_min_duration = 0`;
-    await sql`set auto_explain.log_analyze = on`;
-    await sql`set auto_explain.log_timing = off`;
-    await sql`set auto_explain.log_nested_statements = on`;
-    await sql`set auto_explain.log_format = 'json'`;
-    await sql`set auto_explain.log_level = 'notice'`;
-    const [r] = await enqueue("measured");
-    await sql`set auto_explain.log_min_duration = -1`;
+    const { result: [r], plans: all } = await capture(() => enqueue("measured"), {
+      analyze: true,
+    });
     assert.equal(r.outcome, "created");
 
-    const plans = notices
-      .filter((m) => m.includes('"Plan"'))
-      .map((m) => JSON.parse(m.slice(m.indexOf("{"))) as { "Query Text": string; Plan: PlanNode })
-      .filter((p) => !p["Query Text"].includes("bff.enqueue_job("));
+    const plans = all.filter((p) => !p["Query Text"].includes("bff.enqueue_job("));
     assert.ok(plans.length >= 4, `expected the nested statements' plans, got ${plans.length}`);
     for (const p of plans) {
-      const read = nodes(p.Plan)
+      const read = planNodes(p.Plan)
         .filter((n) => n["Relation Name"] === "jobs" || n["Index Name"]?.startsWith("jobs_"))
         .reduce(
           (sum, n) =>

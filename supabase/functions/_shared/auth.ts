@@ -2,7 +2,7 @@
 // (HS256 with the project secret, or ES256/RS256 through the JWKS); the anon and service keys are
 // valid JWTs but not users, so they are refused. process-jobs accepts only its shared secret.
 import { Buffer } from "node:buffer";
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import * as jose from "jose";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "./app.ts";
@@ -122,23 +122,17 @@ export function requireUser(config: Config): MiddlewareHandler<AppEnv> {
   };
 }
 
-async function digest(value: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)));
-}
-
 /** Compares two strings in time independent of where they differ (hashes equalise lengths). */
-export async function constantTimeEqual(a: string, b: string): Promise<boolean> {
-  const [da, db] = await Promise.all([digest(a), digest(b)]);
-  let diff = 0;
-  for (let i = 0; i < da.length; i++) diff |= da[i] ^ db[i];
-  return diff === 0;
+export function constantTimeEqual(a: string, b: string): boolean {
+  const digest = (v: string) => createHash("sha256").update(v).digest();
+  return timingSafeEqual(digest(a), digest(b));
 }
 
 /** Middleware for process-jobs: the shared secret in `Authorization: Bearer` or `x-process-jobs-secret`. */
 export function requireJobsSecret(config: Config): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const given = c.req.header("x-process-jobs-secret") ?? bearer(c.req.header("authorization"));
-    if (!given || !(await constantTimeEqual(given, config.PROCESS_JOBS_SECRET))) {
+    if (!given || !constantTimeEqual(given, config.PROCESS_JOBS_SECRET)) {
       throw new ApiError(401, "unauthorized", "This endpoint is for the job scheduler only.");
     }
     await next();
