@@ -5,13 +5,13 @@ import postgres from "postgres";
 import * as jose from "jose";
 import {
   createDatabase,
-  DEFAULT_ADMIN_URL,
   dropDatabase,
   dropStaleDatabases,
   migrate,
   PROJECT_ROOT,
 } from "../localstack/db/prepare.ts";
-import { type Stack, startStack } from "../localstack/main.ts";
+import { type Stack, startStack } from "../localstack/stack.ts";
+import { adminUrlOrExit } from "../localstack/db/cluster.ts";
 import type { LoadRequest, LoadResult } from "./load_worker.ts";
 import { startPgCounter } from "./pg_counter.ts";
 import { claimLatency, drain, type DrainResult, insertTrivialJobs } from "./queue.ts";
@@ -32,6 +32,8 @@ const say = (msg: string) => console.error(`[bench] ${msg}`);
 const stamp = Date.now();
 const prefix = "makeit3d_bench";
 const dbName = `${prefix}${stamp}`;
+// SUPABASE_DB_URL (must answer), else 5432, else the private cluster (localstack/db/cluster.ts).
+const DEFAULT_ADMIN_URL = await adminUrlOrExit(say);
 
 // --- small process helpers -------------------------------------------------------------------
 
@@ -254,7 +256,7 @@ try {
     const r = await fetch(`${fnUrl("process-jobs")}?wait=true`, {
       method: "POST",
       headers: {
-        authorization: `Bearer ${s.processJobsSecret}`,
+        apikey: s.serviceKey,
         "content-type": "application/json",
       },
       body: "{}",
@@ -301,7 +303,7 @@ try {
     },
     "process-jobs": () =>
       post(fnUrl("process-jobs"), {}, {
-        authorization: `Bearer ${s.processJobsSecret}`,
+        apikey: s.serviceKey,
         "content-type": "application/json",
       }),
   };
@@ -764,7 +766,7 @@ try {
       DENO_NO_PACKAGE_JSON: "1",
       PROBE_SIM: s.tripoUrl,
       PROBE_STORAGE: s.url,
-      PROBE_KEY: s.keys.serviceRoleKey,
+      PROBE_KEY: s.keys.secretKey,
       PROBE_BYTES: String(GLB_BYTES),
     },
     stdout: "piped",
@@ -853,7 +855,7 @@ try {
   counter.reset();
   const pj = await fetch(`http://127.0.0.1:${pjCopy.port}/process-jobs?wait=true`, {
     method: "POST",
-    headers: { authorization: `Bearer ${s.processJobsSecret}`, "content-type": "application/json" },
+    headers: { apikey: s.serviceKey, "content-type": "application/json" },
     body: "{}",
   });
   const pjSummary = await pj.json();

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point of the README's commands (`npm run dev`, `npm test`, `npm run bench`,
 // `npm run chaos`). Plain Node with no dependencies, so it runs on a fresh machine: it installs
-// the npm toolchain (Deno, Supabase CLI) and, for tests, pgTAP, then hands over to Deno.
+// the npm toolchain (Deno, Supabase CLI), PgBouncer and, for tests, pgTAP, then hands over to Deno.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -13,11 +13,12 @@ const rest = process.argv.slice(3);
 const entry = {
   dev: ["run", "-A", "localstack/main.ts"],
   test: ["run", "-A", "scripts/test.ts"],
+  unit: ["run", "-A", "scripts/test.ts", "--unit"],
   chaos: ["run", "-A", "scripts/test.ts", "--chaos"],
   bench: ["run", "-A", "bench/main.ts"],
 }[mode];
 if (!entry) {
-  console.error(`usage: node scripts/run.mjs dev|test|chaos|bench`);
+  console.error(`usage: node scripts/run.mjs dev|test|unit|chaos|bench`);
   process.exit(2);
 }
 
@@ -57,30 +58,45 @@ function pgtapInstalled() {
   }
 }
 
-function ensurePgTap() {
-  if (pgtapInstalled() && has("pg_prove")) return;
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+let aptUpdated = false; // one `apt-get update` for everything this run installs
+
+function aptInstall(what, packages) {
   if (!isRoot) {
     console.error(
-      "pgTAP is missing. Install it with:\n  sudo apt-get install -y postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl",
+      `${what} is missing. Install it with:\n  sudo apt-get install -y ${packages.join(" ")}`,
     );
     process.exit(1);
   }
+  log(`installing ${what} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  if (!aptUpdated) execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+  aptUpdated = true;
+  execFileSync("apt-get", ["install", "-y", "-qq", ...packages], { stdio: "inherit", env });
+}
+
+function ensurePgTap() {
+  if (pgtapInstalled() && has("pg_prove")) return;
   const major = execFileSync("sh", ["-c", "ls /usr/lib/postgresql | sort -n | tail -1"], {
     encoding: "utf8",
   }).trim() || "15";
-  log(`installing pgTAP for PostgreSQL ${major} with apt-get`);
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
-  execFileSync(
-    "apt-get",
-    ["install", "-y", "-qq", `postgresql-${major}-pgtap`, "libtap-parser-sourcehandler-pgtap-perl"],
-    { stdio: "inherit", env },
-  );
+  aptInstall(`pgTAP for PostgreSQL ${major}`, [
+    `postgresql-${major}-pgtap`,
+    "libtap-parser-sourcehandler-pgtap-perl",
+  ]);
+}
+
+// The functions reach Postgres through a local PgBouncer in transaction mode, as hosted ones
+// reach Supavisor (localstack/db/pgbouncer.ts). Debian's package may also start its own service
+// on 6432; nothing here uses that port.
+function ensurePgBouncer() {
+  if (has("pgbouncer") || existsSync("/usr/sbin/pgbouncer")) return;
+  aptInstall("PgBouncer", ["pgbouncer"]);
 }
 
 ensureNodeModules();
 if (mode === "test" || mode === "chaos") ensurePgTap();
+ensurePgBouncer();
 
 // DENO_NO_PACKAGE_JSON: package.json only carries the npm toolchain; Deno resolves its own
 // dependencies from import_map.json and must not re-link node_modules under npm's feet.

@@ -1,24 +1,35 @@
-// `npm test`: a fresh database for this run (bootstrap + every migration through the Supabase
-// CLI), the pgTAP suites through pg_prove, then the whole local stack started once and every
-// Deno test run against it over HTTP. Exits non-zero on any failure.
+// `npm test`, in tiers, each reported as it goes; exits non-zero on any failure.
+// 1. unit: tests/unit/, nothing running (seconds; `npm run test:unit` runs only this tier).
+// 2. pgTAP: a fresh database (bootstrap + every migration through the Supabase CLI, pushed
+//    twice to prove the second push is a no-op), the suites in supabase/tests through pg_prove.
+// 3. stack: the whole local stack started once; every other test in tests/ against it over HTTP
+//    (the chaos suite starts stacks of its own). `--chaos` runs only tests/chaos/.
+// 4. early drop: tests/flows/ again against a stack whose function isolates are retired after
+//    every response, as the platform may do, so nothing may rely on an isolate living on.
+import { adminUrlOrExit } from "../localstack/db/cluster.ts";
 import {
   createDatabase,
-  DEFAULT_ADMIN_URL,
   dropDatabase,
   dropStaleDatabases,
   migrate,
   PROJECT_ROOT,
 } from "../localstack/db/prepare.ts";
-import { startStack } from "../localstack/main.ts";
+import { type Stack, startStack } from "../localstack/stack.ts";
 
-const chaos = Deno.args.includes("--chaos");
-const filters = Deno.args.filter((a) => !a.startsWith("--"));
+// SUPABASE_DB_URL (must answer), else 5432, else the private cluster (localstack/db/cluster.ts).
+const DEFAULT_ADMIN_URL = Deno.args.includes("--unit")
+  ? ""
+  : await adminUrlOrExit((l) => console.log(`[test] ${l}`));
+const args = Deno.args;
+const mode = args.includes("--unit") ? "unit" : args.includes("--chaos") ? "chaos" : "all";
+const filters = args.filter((a) => !a.startsWith("--"));
 const stamp = Date.now();
 const prefix = "makeit3d_t";
 const names = {
   template: `${prefix}${stamp}_tpl`,
   pgtap: `${prefix}${stamp}_pgtap`,
   main: `${prefix}${stamp}_main`,
+  drop: `${prefix}${stamp}_drop`,
 };
 const logPath = `${PROJECT_ROOT}.runs/test-${stamp}.log`;
 await Deno.mkdir(`${PROJECT_ROOT}.runs`, { recursive: true });
@@ -30,9 +41,9 @@ function say(msg: string) {
   console.log(`[test] ${msg}`);
 }
 
-async function run(cmd: string, args: string[], env: Record<string, string> = {}) {
+async function run(cmd: string, cmdArgs: string[], env: Record<string, string> = {}) {
   const child = new Deno.Command(cmd, {
-    args,
+    args: cmdArgs,
     cwd: PROJECT_ROOT,
     env,
     stdout: "piped",
@@ -49,85 +60,144 @@ async function run(cmd: string, args: string[], env: Record<string, string> = {}
 
 let passed = 0;
 let failed = 0;
-let stack: Awaited<ReturnType<typeof startStack>> | undefined;
-const t0 = performance.now();
-try {
-  await dropStaleDatabases(DEFAULT_ADMIN_URL, prefix, 6 * 3600_000);
-  say("preparing a fresh database (bootstrap + supabase db push)");
-  const templateUrl = await createDatabase(DEFAULT_ADMIN_URL, names.template);
-  await migrate(templateUrl);
-  // A second push must be a no-op (migrations are idempotent in the CLI's ledger).
-  await migrate(templateUrl, { quiet: true });
-  const pgtapUrl = await createDatabase(DEFAULT_ADMIN_URL, names.pgtap, names.template);
-  const mainUrl = await createDatabase(DEFAULT_ADMIN_URL, names.main, names.template);
+const tiers: string[] = [];
 
-  say("pgTAP (pg_prove)");
-  const files: string[] = [];
-  for await (const e of Deno.readDir(`${PROJECT_ROOT}supabase/tests`)) {
-    if (e.isFile && e.name.endsWith(".sql")) files.push(`supabase/tests/${e.name}`);
-  }
-  files.sort();
-  const u = new URL(pgtapUrl);
-  const prove = await run("pg_prove", [
-    "-h",
-    u.hostname,
-    "-p",
-    u.port || "5432",
-    "-U",
-    u.username || "postgres",
-    "-d",
-    names.pgtap,
-    ...files,
-  ]);
-  const tests = Number(prove.out.match(/Tests=(\d+)/)?.[1] ?? 0);
-  const failedTests = prove.out.match(/Failed (\d+)\/(\d+) subtests/g)
-    ?.reduce((n, m) => n + Number(m.match(/Failed (\d+)/)![1]), 0) ?? 0;
-  if (prove.code !== 0) failed += Math.max(1, failedTests);
-  passed += Math.max(0, tests - failedTests);
-
-  say("starting the local stack");
-  stack = await startStack({
-    port: 0,
-    dbUrl: mainUrl,
-    skipMigrations: true,
-    dataDir: `${PROJECT_ROOT}.runs/storage-${names.main}`,
-    log: writeLog,
-    functionEnv: { LOG_LEVEL: "info" },
+/** Runs `deno test` on `paths` and counts its summary (a run without one is a failure). */
+async function denoTests(tier: string, paths: string[], env: Record<string, string>) {
+  const t = performance.now();
+  say(`${tier}: deno test ${paths.join(" ")}`);
+  const dt = await run(Deno.execPath(), ["test", "-A", "--no-prompt", ...paths], {
+    ...env,
+    DENO_NO_PACKAGE_JSON: "1",
+    NO_COLOR: "1",
   });
-  say(`stack up at ${stack.url} (${((performance.now() - t0) / 1000).toFixed(1)} s since start)`);
+  const summary = dt.out.match(/(ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/);
+  const p = Number(summary?.[2] ?? 0);
+  const f = Number(summary?.[4] ?? 0) + (dt.code !== 0 && !Number(summary?.[4] ?? 0) ? 1 : 0);
+  passed += p;
+  failed += f;
+  tiers.push(
+    `${tier}: ${p} passed, ${f} failed (${((performance.now() - t) / 1000).toFixed(1)} s)`,
+  );
+}
 
-  // Everything by default (the chaos suite included); `--chaos` runs only the chaos suite.
-  const testDirs = filters.length ? filters : chaos ? ["tests/chaos/"] : ["tests/"];
-  const denoArgs = ["test", "-A", "--no-prompt", ...testDirs];
-  const env = {
+/** The stack-tier test folders: everything in tests/ but the unit tier and the helpers. */
+async function stackDirs(): Promise<string[]> {
+  const dirs: string[] = [];
+  for await (const e of Deno.readDir(`${PROJECT_ROOT}tests`)) {
+    if (e.isDirectory && !["unit", "_helpers"].includes(e.name)) dirs.push(`tests/${e.name}/`);
+  }
+  return dirs.sort();
+}
+
+async function stackEnv(stack: Stack): Promise<Record<string, string>> {
+  return {
     ...(await stack.testEnv()),
     STACK_TEMPLATE_DB: names.template,
     STACK_ADMIN_DB_URL: DEFAULT_ADMIN_URL,
     STACK_LOG_PATH: logPath,
-    DENO_NO_PACKAGE_JSON: "1",
-    NO_COLOR: "1",
   };
-  say(`deno ${denoArgs.join(" ")}`);
-  const dt = await run(Deno.execPath(), denoArgs, env);
-  const summary = dt.out.match(/(ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/);
-  if (summary) {
-    passed += Number(summary[2]);
-    failed += Number(summary[4]);
+}
+
+let stack: Stack | undefined;
+const t0 = performance.now();
+try {
+  if (mode !== "chaos" && (filters.length === 0 || mode === "unit")) {
+    await denoTests("unit", ["tests/unit/"], {});
   }
-  if (dt.code !== 0 && (!summary || Number(summary[4]) === 0)) failed += 1;
+  if (mode !== "unit") {
+    await dropStaleDatabases(DEFAULT_ADMIN_URL, prefix, 6 * 3600_000);
+    say("preparing a fresh database (bootstrap + supabase db push)");
+    const templateUrl = await createDatabase(DEFAULT_ADMIN_URL, names.template);
+    await migrate(templateUrl);
+    // A second push must be a no-op (migrations are idempotent in the CLI's ledger).
+    await migrate(templateUrl, { quiet: true });
+
+    if (filters.length === 0 && mode === "all") {
+      const pgtapUrl = await createDatabase(DEFAULT_ADMIN_URL, names.pgtap, names.template);
+      const tp = performance.now();
+      say("pgTAP (pg_prove)");
+      const files: string[] = [];
+      for await (const e of Deno.readDir(`${PROJECT_ROOT}supabase/tests`)) {
+        if (e.isFile && e.name.endsWith(".sql")) files.push(`supabase/tests/${e.name}`);
+      }
+      files.sort();
+      const u = new URL(pgtapUrl);
+      const prove = await run("pg_prove", [
+        "-h",
+        u.hostname,
+        "-p",
+        u.port || "5432",
+        "-U",
+        u.username || "postgres",
+        "-d",
+        names.pgtap,
+        ...files,
+      ]);
+      const tests = Number(prove.out.match(/Tests=(\d+)/)?.[1] ?? 0);
+      const failedTests = prove.out.match(/Failed (\d+)\/(\d+) subtests/g)
+        ?.reduce((n, m) => n + Number(m.match(/Failed (\d+)/)?.[1] ?? 0), 0) ?? 0;
+      const f = prove.code !== 0 ? Math.max(1, failedTests) : 0;
+      failed += f;
+      passed += Math.max(0, tests - failedTests);
+      tiers.push(
+        `pgTAP: ${Math.max(0, tests - failedTests)} passed, ${f} failed (${
+          ((performance.now() - tp) / 1000).toFixed(1)
+        } s)`,
+      );
+    }
+
+    const mainUrl = await createDatabase(DEFAULT_ADMIN_URL, names.main, names.template);
+    say("starting the local stack");
+    stack = await startStack({
+      port: 0,
+      dbUrl: mainUrl,
+      skipMigrations: true,
+      dataDir: `${PROJECT_ROOT}.runs/storage-${names.main}`,
+      log: writeLog,
+      functionEnv: { LOG_LEVEL: "info" },
+    });
+    say(`stack up at ${stack.url} (${((performance.now() - t0) / 1000).toFixed(1)} s since start)`);
+    const paths = filters.length
+      ? filters
+      : mode === "chaos"
+      ? ["tests/chaos/"]
+      : await stackDirs();
+    await denoTests(mode === "chaos" ? "chaos" : "stack", paths, await stackEnv(stack));
+    await stack.stop();
+    stack = undefined;
+
+    if (filters.length === 0 && mode === "all") {
+      const dropUrl = await createDatabase(DEFAULT_ADMIN_URL, names.drop, names.template);
+      say("starting a stack that retires every function isolate after each response");
+      stack = await startStack({
+        port: 0,
+        dbUrl: dropUrl,
+        skipMigrations: true,
+        earlyDrop: true,
+        dataDir: `${PROJECT_ROOT}.runs/storage-${names.drop}`,
+        log: writeLog,
+        functionEnv: { LOG_LEVEL: "info" },
+      });
+      await denoTests("early drop", ["tests/flows/"], await stackEnv(stack));
+    }
+  }
 } catch (e) {
   failed += 1;
   console.error(`[test] ${e instanceof Error ? e.stack ?? e.message : e}`);
 } finally {
   await stack?.stop().catch(() => {});
-  for (const n of Object.values(names)) {
-    await dropDatabase(DEFAULT_ADMIN_URL, n).catch(() => {});
+  if (mode !== "unit") {
+    for (const n of Object.values(names)) {
+      await dropDatabase(DEFAULT_ADMIN_URL, n).catch(() => {});
+    }
+    for (const n of [names.main, names.drop]) {
+      await Deno.remove(`${PROJECT_ROOT}.runs/storage-${n}`, { recursive: true }).catch(() => {});
+    }
   }
-  await Deno.remove(`${PROJECT_ROOT}.runs/storage-${names.main}`, { recursive: true }).catch(
-    () => {},
-  );
   logFile.close();
 }
+for (const line of tiers) say(line);
 say(`stack and function logs: ${logPath}`);
 say(`finished in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 console.log(`${passed} passed, ${failed} failed`);

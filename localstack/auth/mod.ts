@@ -4,7 +4,7 @@
 import type postgres from "postgres";
 import bcrypt from "bcryptjs";
 import * as jose from "jose";
-import { signToken, type StackKeys, verifyToken } from "../keys.ts";
+import { apiKeyRole, signToken, type StackKeys, verifyToken } from "../keys.ts";
 
 export interface AuthHandlerOptions {
   /** Pool connected as the superuser `postgres` to the stack database. */
@@ -128,7 +128,6 @@ export function createAuthHandler(opts: AuthHandlerOptions): (req: Request) => P
   const { sql, keys } = opts;
   const expiry = opts.jwtExpiry ?? envNumber("GOTRUE_JWT_EXP") ?? 3600;
   const minPassword = opts.minPasswordLength ?? 6;
-  const apiKeys = new Set([keys.anonKey, keys.serviceRoleKey]);
 
   function respond(body: unknown, status = 200): Response {
     return new Response(body === null ? null : JSON.stringify(body), {
@@ -525,7 +524,8 @@ export function createAuthHandler(opts: AuthHandlerOptions): (req: Request) => P
     // Supabase's gateway lets a request into Auth only with a project API key.
     const apikey = req.headers.get("apikey") ?? url.searchParams.get("apikey");
     if (!apikey) return respond({ message: "No API key found in request" }, 401);
-    if (!apiKeys.has(apikey)) {
+    // The new keys (`sb_…`) and the legacy JWT keys alike.
+    if (!(await apiKeyRole(keys, apikey))) {
       return respond({ message: "Invalid authentication credentials" }, 401);
     }
 

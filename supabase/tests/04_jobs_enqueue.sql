@@ -64,7 +64,7 @@ select is((select outcome from pg_temp.enq('frank', 'image_to_image', 'openai', 
   'idempotency: keys are per user');
 
 -- Header keys match even a failed job; body keys do not (the user may retry).
-update public.jobs set state = 'failed', finished_at = now(), error_code = 'x'
+update public.jobs set state = 'failed', finished_at = now(), error_code = 'task_failed'
 where id = (select job_id from r1);
 select results_eq(
   $$ select outcome, job_id from pg_temp.enq('eve', 'image_to_image', 'openai', 'hdr:1', 'h1', p_outputs => 3) $$,

@@ -124,9 +124,9 @@ select pg_temp.claim();
 select isnt(pg_temp.tok('mdl'), (select t from old_tok), 'claim: a re-claim issues a fresh lease token');
 select is(bff.complete_job(pg_temp.id('mdl'), (select t from old_tok), '[]'), false,
   'complete_job: refused without the lease (the old holder lost it)');
-select is(bff.fail_job(pg_temp.id('mdl'), (select t from old_tok), 'x', 'x'), false,
+select is(bff.fail_job(pg_temp.id('mdl'), (select t from old_tok), 'task_failed', 'x'), false,
   'fail_job: refused without the lease');
-select is(bff.retry_job(pg_temp.id('mdl'), (select t from old_tok), 'x', 'x'), 'lease_lost',
+select is(bff.retry_job(pg_temp.id('mdl'), (select t from old_tok), 'task_failed', 'x'), 'lease_lost',
   'retry_job: refused without the lease');
 
 -- complete_job ------------------------------------------------------------------------------
@@ -198,14 +198,14 @@ select results_eq(
 select pg_temp.enq('r', 'tripo');
 update public.jobs set max_attempts = 3 where id = pg_temp.id('r');
 select pg_temp.claim();
-select is(bff.retry_job(pg_temp.id('r'), pg_temp.tok('r'), 'provider_busy', 'Busy, retrying.', 100),
+select is(bff.retry_job(pg_temp.id('r'), pg_temp.tok('r'), 'rate_limited', 'Busy, retrying.', 100),
   'retrying', 'retry_job: a transient error schedules a retry');
 select results_eq(
   $$ select attempts, state, lease_token, error_code, error_message, run_at >= now() + interval '100 s'
      from public.jobs where id = pg_temp.id('r') $$,
-  $$ values (1, 'queued'::text, null::uuid, 'provider_busy'::text, 'Busy, retrying.'::text, true) $$,
+  $$ values (1, 'queued'::text, null::uuid, 'rate_limited'::text, 'Busy, retrying.'::text, true) $$,
   'retry_job: attempts+1, lease cleared, last error kept, run_at at least Retry-After');
-select is(bff.retry_job(pg_temp.id('r'), pg_temp.tok('r'), 'x', 'x'), 'lease_lost',
+select is(bff.retry_job(pg_temp.id('r'), pg_temp.tok('r'), 'rate_limited', 'x'), 'lease_lost',
   'retry_job: the released lease no longer holds the job');
 select is((select status from bff.job_status(pg_temp.id('r'), tests.uid('gina'))), 'pending',
   'job_status: a queued job is pending');
@@ -241,12 +241,12 @@ select ok(
 update public.jobs set max_attempts = 4 where id = pg_temp.id('r');
 select tests.make_due(pg_temp.id('r'));
 select pg_temp.claim();
-select is(bff.retry_job(pg_temp.id('r'), pg_temp.tok('r'), 'provider_5xx', 'The 3D service failed.'),
+select is(bff.retry_job(pg_temp.id('r'), pg_temp.tok('r'), 'provider_unavailable', 'The 3D service failed.'),
   'failed', 'retry_job: the last attempt ends failed, not stuck in processing');
 select results_eq(
   $$ select state, attempts, error_code, error_message, finished_at = now(), lease_token
      from public.jobs where id = pg_temp.id('r') $$,
-  $$ values ('failed'::text, 4, 'provider_5xx'::text, 'The 3D service failed.'::text, true, null::uuid) $$,
+  $$ values ('failed'::text, 4, 'provider_unavailable'::text, 'The 3D service failed.'::text, true, null::uuid) $$,
   'retry_job: attempts exhausted keeps the last error');
 select results_eq(
   $$ select status, error from public.models where job_id = pg_temp.id('r') $$,

@@ -70,7 +70,7 @@ select results_eq($$ select * from pg_temp.claim(10, 2) $$,
   $$ select key from first_two order by key limit 1 $$,
   'tripo cap: polling an already submitted task is allowed at the cap');
 -- Finishing a task frees a slot for the next waiting job.
-select bff.fail_job(pg_temp.id(key), pg_temp.tok(key), 'x', 'x') from first_two order by key limit 1;
+select bff.fail_job(pg_temp.id(key), pg_temp.tok(key), 'task_failed', 'x') from first_two order by key limit 1;
 select results_eq($$ select count(*)::int from pg_temp.claim(10, 2) $$, array[1],
   'tripo cap: a finished task frees one slot');
 select is_empty($$ select * from pg_temp.claim(10, 0) $$, 'tripo cap: a cap of 0 claims no submissions');

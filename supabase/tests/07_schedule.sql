@@ -1,10 +1,11 @@
 -- Scheduling: skips cleanly on plain Postgres; with pg_cron / pg_net / Vault present (stubbed
--- here with their real signatures) it schedules one idempotent job that posts with the secret.
+-- here with their real signatures) it schedules one idempotent job that posts with the secret
+-- key (or the process-jobs secret) from Vault.
 -- For databases without those extensions (local / CI), like every file here.
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(12);
+select plan(14);
 
 select is(bff.invoke_process_jobs(), null, 'invoke_process_jobs: sends nothing without pg_net');
 select is(bff.schedule_process_jobs(), 'skipped: pg_cron, pg_net or Vault not available',
@@ -46,12 +47,22 @@ insert into vault.secrets_stub values ('project_url', 'https://ref.supabase.co/'
   ('process_jobs_secret', 's3cret');
 select is(bff.invoke_process_jobs(), 42::bigint, 'invoke_process_jobs: posts through pg_net');
 select results_eq(
-  $$ select url, headers ->> 'Authorization', headers ->> 'x-process-jobs-secret', timeout_milliseconds
+  $$ select url, headers ->> 'apikey', headers ->> 'x-process-jobs-secret', timeout_milliseconds
      from net.calls $$,
-  $$ values ('https://ref.supabase.co/functions/v1/process-jobs'::text, 'Bearer s3cret'::text,
+  $$ values ('https://ref.supabase.co/functions/v1/process-jobs'::text, null::text,
              's3cret'::text, 10000) $$,
-  'invoke_process_jobs: URL and secret from Vault, both auth headers, explicit timeout');
+  'invoke_process_jobs: URL and the process-jobs secret from Vault, explicit timeout');
 select ok((select pg_column_size(body) < 1024 from net.calls), 'invoke_process_jobs: small body');
+
+-- With the project's secret key in Vault, that is what is sent (as apikey), and nothing else.
+insert into vault.secrets_stub values ('secret_key', 'sb_secret_abc');
+delete from net.calls;
+select is(bff.invoke_process_jobs(), 42::bigint, 'invoke_process_jobs: posts with the secret key');
+select results_eq(
+  $$ select headers ->> 'apikey', headers ->> 'x-process-jobs-secret', headers ->> 'Authorization'
+     from net.calls $$,
+  $$ values ('sb_secret_abc'::text, null::text, null::text) $$,
+  'invoke_process_jobs: the secret key goes in apikey, the older secret is not sent');
 
 select is(bff.schedule_process_jobs(), 'scheduled every 5 seconds',
   'schedule_process_jobs: uses a sub-minute schedule where supported');

@@ -9,7 +9,7 @@ export { makeGlb, makePng } from "../../localstack/simulators/assets.ts";
 const noSession = { auth: { persistSession: false, autoRefreshToken: false } };
 
 export function serviceClient(): SupabaseClient {
-  return createClient(stack.url, stack.serviceRoleKey, noSession);
+  return createClient(stack.url, stack.secretKey, noSession);
 }
 
 export interface TestUser {
@@ -25,7 +25,7 @@ export async function newUser(label = "user"): Promise<TestUser> {
   const admin = serviceClient();
   const created = await admin.auth.admin.createUser({ email, password, email_confirm: true });
   if (created.error) throw created.error;
-  const client = createClient(stack.url, stack.anonKey, noSession);
+  const client = createClient(stack.url, stack.publishableKey, noSession);
   const { data, error } = await client.auth.signInWithPassword({ email, password });
   if (error || !data.session) throw error ?? new Error("no session");
   return { id: data.user!.id, email, token: data.session.access_token, client };
@@ -66,7 +66,7 @@ export async function call(
     headers?: Record<string, string>;
   } = {},
 ): Promise<CallResult> {
-  const headers: Record<string, string> = { apikey: stack.anonKey, ...opts.headers };
+  const headers: Record<string, string> = { apikey: stack.publishableKey, ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: BodyInit | undefined = opts.rawBody;
   if (opts.body !== undefined) {

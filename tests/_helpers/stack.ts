@@ -11,6 +11,22 @@ export const stack = {
   get url(): string {
     return need("STACK_URL");
   },
+  /** `current` (new API keys, ES256 user tokens) or `legacy` (JWT keys, HS256 tokens). */
+  get project(): string {
+    return need("STACK_PROJECT");
+  },
+  /** What apps ship (`sb_publishable_…`). */
+  get publishableKey(): string {
+    return need("STACK_PUBLISHABLE_KEY");
+  },
+  /** Servers only (`sb_secret_…`). */
+  get secretKey(): string {
+    return need("STACK_SECRET_KEY");
+  },
+  /** The key the project's services call process-jobs with (the secret key, or legacy JWT). */
+  get serviceKey(): string {
+    return need("STACK_SERVICE_KEY");
+  },
   get anonKey(): string {
     return need("STACK_ANON_KEY");
   },
@@ -38,9 +54,6 @@ export const stack = {
   /** OpenAI simulator origin; API base is `${openaiUrl}/v1`. */
   get openaiUrl(): string {
     return need("STACK_OPENAI_URL");
-  },
-  get processJobsSecret(): string {
-    return need("STACK_PROCESS_JOBS_SECRET");
   },
   get outputsBucket(): string {
     return Deno.env.get("STACK_OUTPUTS_BUCKET") ?? "generated-assets";

@@ -1,4 +1,7 @@
-// Tokens for hostile tests: forged, expired, wrong audience, wrong algorithm.
+// Tokens for hostile tests: forged, expired, wrong audience, wrong algorithm. `projectToken`
+// signs the way the stack's project does (ES256 with its JWKS key for a current project, HS256
+// with the legacy secret for a legacy one), so claim rules are tested on tokens whose signature
+// the functions accept.
 import * as jose from "jose";
 import { stack } from "./stack.ts";
 
@@ -18,23 +21,6 @@ export function userClaims(sub: string, extra: jose.JWTPayload = {}): jose.JWTPa
     iat: now(),
     ...extra,
   };
-}
-
-export function expired(sub: string) {
-  return hs256(userClaims(sub, { exp: now() - 60, iat: now() - 3600 }));
-}
-
-export function wrongSecret(sub: string) {
-  return hs256(
-    userClaims(sub),
-    new TextEncoder().encode("not-the-project-secret-but-long-enough-000"),
-  );
-}
-
-export function unsignedToken(sub: string): string {
-  const enc = (o: unknown) =>
-    btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
-  return `${enc({ alg: "none", typ: "JWT" })}.${enc(userClaims(sub))}.`;
 }
 
 /** ES256 signed by the stack's own key (accepted through the JWKS). */
@@ -59,4 +45,30 @@ export async function es256Forged(claims: jose.JWTPayload): Promise<string> {
     kid: jwk.kid,
   })
     .sign(privateKey);
+}
+
+/** Signed as the project signs user sessions. */
+export function projectToken(claims: jose.JWTPayload): Promise<string> {
+  return stack.project === "legacy" ? hs256(claims) : es256(claims);
+}
+
+/** Signed with the project's algorithm but someone else's key. */
+export function foreignToken(claims: jose.JWTPayload): Promise<string> {
+  return stack.project === "legacy"
+    ? hs256(claims, new TextEncoder().encode("not-the-project-secret-but-long-enough-000"))
+    : es256Forged(claims);
+}
+
+export function expired(sub: string) {
+  return projectToken(userClaims(sub, { exp: now() - 60, iat: now() - 3600 }));
+}
+
+export function wrongSecret(sub: string) {
+  return foreignToken(userClaims(sub));
+}
+
+export function unsignedToken(sub: string): string {
+  const enc = (o: unknown) =>
+    btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  return `${enc({ alg: "none", typ: "JWT" })}.${enc(userClaims(sub))}.`;
 }

@@ -5,9 +5,9 @@
 // paid for it, and (b) can inject faults per request from a seeded PRNG (the soak).
 import postgres from "postgres";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
-import { type Stack, startStack } from "../../localstack/main.ts";
+import { type Stack, startStack } from "../../localstack/stack.ts";
 import { createDatabase, dropDatabase, PROJECT_ROOT } from "../../localstack/db/prepare.ts";
-import { FunctionProcess } from "../../localstack/functions.ts";
+import type { Isolate } from "../../localstack/runtime/runner.ts";
 import { createTripoSimulator } from "../../localstack/simulators/tripo.ts";
 import { createOpenAISimulator } from "../../localstack/simulators/openai.ts";
 import { brokenResponse } from "../../localstack/simulators/mod.ts";
@@ -304,10 +304,10 @@ const noSession = { auth: { persistSession: false, autoRefreshToken: false } };
 export async function newUser(cs: ChaosStack, label = "u"): Promise<User> {
   const email = `${label}-${crypto.randomUUID().slice(0, 12)}@example.test`;
   const password = `pw-${crypto.randomUUID()}`;
-  const admin = createClient(cs.gatewayUrl, cs.stack.keys.serviceRoleKey, noSession);
+  const admin = createClient(cs.gatewayUrl, cs.stack.keys.secretKey, noSession);
   const created = await admin.auth.admin.createUser({ email, password, email_confirm: true });
   if (created.error) throw created.error;
-  const client = createClient(cs.gatewayUrl, cs.stack.keys.anonKey, noSession);
+  const client = createClient(cs.gatewayUrl, cs.stack.keys.publishableKey, noSession);
   const { data, error } = await client.auth.signInWithPassword({ email, password });
   if (error || !data.session) throw error ?? new Error("no session");
   return { id: data.user!.id, token: data.session.access_token, client };
@@ -351,7 +351,7 @@ export async function callFn(
   init: { method?: string; body?: unknown } = {},
   // deno-lint-ignore no-explicit-any
 ): Promise<{ status: number; body: any }> {
-  const headers: Record<string, string> = { apikey: cs.stack.keys.anonKey };
+  const headers: Record<string, string> = { apikey: cs.stack.keys.publishableKey };
   if (user) headers.authorization = `Bearer ${user.token}`;
   if (init.body !== undefined) headers["content-type"] = "application/json";
   const res = await fetch(`${cs.gatewayUrl}/functions/v1/${path}`, {
@@ -394,10 +394,7 @@ export async function kick(cs: ChaosStack, wait = false): Promise<number> {
       `${cs.gatewayUrl}/functions/v1/process-jobs${wait ? "?wait=true" : ""}`,
       {
         method: "POST",
-        headers: {
-          authorization: `Bearer ${cs.stack.processJobsSecret}`,
-          "content-type": "application/json",
-        },
+        headers: { apikey: cs.stack.serviceKey, "content-type": "application/json" },
         body: "{}",
       },
     );
@@ -460,7 +457,7 @@ export async function waitTerminal(
 // --- checks ----------------------------------------------------------------------------------
 
 export async function download(cs: ChaosStack, bucket: string, path: string) {
-  const key = cs.stack.keys.serviceRoleKey;
+  const key = cs.stack.keys.secretKey;
   const res = await fetch(
     `${cs.gatewayUrl}/storage/v1/object/authenticated/${bucket}/${
       path.split("/").map(encodeURIComponent).join("/")
@@ -622,31 +619,21 @@ export async function tripoMark(sims: Sims): Promise<number> {
   return r.last ?? 0;
 }
 
-/** Extra process-jobs processes, started like localstack/functions.ts does. */
-export async function extraWorkers(cs: ChaosStack, n: number): Promise<FunctionProcess[]> {
-  const procs: FunctionProcess[] = [];
-  for (let i = 0; i < n; i++) {
-    const p = new FunctionProcess(
-      { name: "process-jobs", verifyJwt: false },
-      cs.stack.functionEnv,
-      () => {},
-    );
-    await p.ensureRunning();
-    procs.push(p);
-  }
-  return procs;
+/** Extra process-jobs isolates outside the gateway's routing, called directly by port. */
+export async function extraWorkers(cs: ChaosStack, n: number): Promise<Isolate[]> {
+  const runner = cs.stack.functions.get("process-jobs")!;
+  const isolates = Array.from({ length: n }, () => runner.spawn());
+  await Promise.all(isolates.map((i) => i.ready));
+  return isolates;
 }
 
-export async function kickProcess(cs: ChaosStack, p: FunctionProcess, wait = true) {
+export async function kickProcess(cs: ChaosStack, p: Isolate, wait = true) {
   try {
     const res = await fetch(
       `http://127.0.0.1:${p.port}/process-jobs${wait ? "?wait=true" : ""}`,
       {
         method: "POST",
-        headers: {
-          authorization: `Bearer ${cs.stack.processJobsSecret}`,
-          "content-type": "application/json",
-        },
+        headers: { apikey: cs.stack.serviceKey, "content-type": "application/json" },
         body: "{}",
       },
     );

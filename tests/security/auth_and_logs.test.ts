@@ -1,4 +1,4 @@
-// Accepted tokens (HS256 sessions, ES256 through the JWKS) and what the logs may contain.
+// Accepted tokens (ES256 sessions through the JWKS) and what the logs may contain.
 import assert from "node:assert/strict";
 import { call, it, newUser } from "../_helpers/app.ts";
 import { stack } from "../_helpers/stack.ts";
@@ -18,9 +18,9 @@ it("a user token signed with the project's asymmetric key (JWKS) is accepted", a
   assert.equal(s.body.client_task_id, "es256");
 });
 
-it("process-jobs accepts its secret and answers with a summary", async () => {
+it("process-jobs accepts the project's secret key and answers with a summary", async () => {
   const r = await call("process-jobs?wait=true", {
-    token: stack.processJobsSecret,
+    headers: { apikey: stack.serviceKey },
     body: {},
   });
   assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -47,7 +47,16 @@ it("function logs carry request ids and never a token or key", async () => {
     text = await Deno.readTextFile(path);
   }
   assert.ok(text.includes("log-check-0001-abcd"), "the request id is logged");
-  for (const secret of [user.token, stack.serviceRoleKey, stack.anonKey, stack.jwtSecret]) {
+  for (
+    const secret of [
+      user.token,
+      stack.secretKey,
+      stack.publishableKey,
+      stack.serviceRoleKey,
+      stack.anonKey,
+      stack.jwtSecret,
+    ]
+  ) {
     assert.ok(!text.includes(secret), "no token or key in the logs");
   }
   assert.ok(!/eyJ[A-Za-z0-9_-]{10,}\.eyJ/.test(text), "no JWT-shaped string in the logs");

@@ -1,22 +1,21 @@
-// Who is calling. User functions accept only a signed, unexpired Supabase *user* access token
-// (HS256 with the project secret, or ES256/RS256 through the JWKS); the anon and service keys are
-// valid JWTs but not users, so they are refused. process-jobs accepts only its shared secret.
+// Who is calling, checked in code (every function has `verify_jwt = false`: the platform's
+// check cannot verify asymmetric tokens).
+// - User functions accept only a signed, unexpired Supabase *user* access token: ES256/RS256
+//   through SUPABASE_JWKS with its `kid` matched (as @supabase/server verifies them; a
+//   differential test holds this verifier to that library's answers), or HS256 with the legacy
+//   secret where one is configured. API keys are never users: `sb_…` keys, the legacy
+//   anon/service JWTs and the JWTs the platform mints for API keys are refused.
+// - process-jobs accepts the project's secret key in `apikey`, or PROCESS_JOBS_SECRET.
 import { Buffer } from "node:buffer";
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import * as jose from "jose";
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "./app.ts";
 import type { Config } from "./config.ts";
-import { ApiError, unauthorized } from "./errors.ts";
-
-export interface AuthUser {
-  id: string;
-  /** The raw bearer token, forwarded to Storage so its RLS decides what the user may read. */
-  token: string;
-  email?: string;
-}
+import type { AppEnv, AuthUser } from "./context.ts";
+import { apiError } from "./errors.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const AUDIENCE = "authenticated";
 
 class InvalidToken extends Error {}
 
@@ -26,10 +25,10 @@ const HS256_SIGNATURE = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
  * HS256 verification on node:crypto, which is synchronous here (~2 µs) where jose goes through
  * crypto.subtle (~45 µs, an async op, on every request). Checks what jose.jwtVerify checks for
  * these tokens: the MAC in constant time, no `crit` header, a JSON object payload, numeric
- * iat/nbf/exp with nbf and exp against now, and the audience. tests/security/token_verifier
- * holds it to jose's answers.
+ * iat/nbf/exp with nbf and exp against now, and the audience. tests/unit/token_verifier holds
+ * it to jose's answers.
  */
-function verifyHs256(token: string, secret: Uint8Array, audience: string): jose.JWTPayload {
+function verifyHs256(token: string, secret: Uint8Array): jose.JWTPayload {
   const parts = token.split(".");
   if (parts.length !== 3) throw new InvalidToken("malformed");
   const [h, p, sig] = parts;
@@ -54,13 +53,15 @@ function verifyHs256(token: string, secret: Uint8Array, audience: string): jose.
     throw new jose.errors.JWTExpired("exp", payload);
   }
   const aud = payload.aud;
-  if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) {
+  if (!(aud === AUDIENCE || (Array.isArray(aud) && aud.includes(AUDIENCE)))) {
     throw new InvalidToken("aud");
   }
   return payload;
 }
 
-export function createTokenVerifier(config: Config) {
+export type TokenVerifier = (token: string) => Promise<AuthUser>;
+
+export function createTokenVerifier(config: Config): TokenVerifier {
   const secret = config.SUPABASE_JWT_SECRET
     ? new TextEncoder().encode(config.SUPABASE_JWT_SECRET)
     : undefined;
@@ -69,45 +70,53 @@ export function createTokenVerifier(config: Config) {
     : undefined;
 
   return async (token: string): Promise<AuthUser> => {
-    let alg: string | undefined;
+    if (token.startsWith("sb_")) {
+      throw apiError("unauthorized", "An API key is not a user: send the user's access token.");
+    }
+    let header: jose.ProtectedHeaderParameters;
     try {
-      alg = jose.decodeProtectedHeader(token).alg;
+      header = jose.decodeProtectedHeader(token);
     } catch {
-      throw unauthorized("The access token is malformed.");
+      throw apiError("unauthorized", "The access token is malformed.");
     }
     let payload: jose.JWTPayload;
     try {
-      if (alg === "HS256" && secret) {
-        payload = verifyHs256(token, secret, "authenticated");
-      } else if ((alg === "ES256" || alg === "RS256") && jwks) {
+      if (header.alg === "HS256" && secret) {
+        payload = verifyHs256(token, secret);
+      } else if ((header.alg === "ES256" || header.alg === "RS256") && jwks && header.kid) {
         ({ payload } = await jose.jwtVerify(token, jwks, {
           algorithms: ["ES256", "RS256"],
-          audience: "authenticated",
+          audience: AUDIENCE,
         }));
       } else {
-        throw new Error("unsupported algorithm");
+        throw new InvalidToken("unsupported algorithm or no kid");
       }
     } catch (e) {
-      if (e instanceof jose.errors.JWTExpired) throw unauthorized("The access token has expired.");
-      throw unauthorized("The access token is not valid for this project.");
+      if (e instanceof jose.errors.JWTExpired) {
+        throw apiError("unauthorized", "The access token has expired.");
+      }
+      throw apiError("unauthorized", "The access token is not valid for this project.");
     }
     if (
       payload.role !== "authenticated" || typeof payload.sub !== "string" || !UUID.test(payload.sub)
     ) {
-      throw unauthorized("A signed-in user's access token is required.");
+      throw apiError("unauthorized", "A signed-in user's access token is required.");
     }
-    if (typeof payload.exp !== "number") throw unauthorized("The access token has no expiry.");
+    if (typeof payload.exp !== "number") {
+      throw apiError("unauthorized", "The access token has no expiry.");
+    }
+    const meta = payload.app_metadata;
     return {
       id: payload.sub.toLowerCase(),
       token,
       email: typeof payload.email === "string" ? payload.email : undefined,
+      appMetadata: meta && typeof meta === "object" ? meta as Record<string, unknown> : {},
     };
   };
 }
 
 function bearer(header: string | undefined): string | undefined {
-  const m = header?.match(/^Bearer\s+(\S+)\s*$/i);
-  return m?.[1];
+  return header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
 }
 
 /** Middleware: sets c.var.user or answers 401. */
@@ -116,7 +125,9 @@ export function requireUser(config: Config): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (c.req.method === "OPTIONS") return await next();
     const token = bearer(c.req.header("authorization"));
-    if (!token) throw unauthorized("Send the user's access token as `Authorization: Bearer …`.");
+    if (!token) {
+      throw apiError("unauthorized", "Send the user's access token as `Authorization: Bearer …`.");
+    }
     c.set("user", await verify(token));
     await next();
   };
@@ -128,13 +139,33 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-/** Middleware for process-jobs: the shared secret in `Authorization: Bearer` or `x-process-jobs-secret`. */
-export function requireJobsSecret(config: Config): MiddlewareHandler<AppEnv> {
+/**
+ * Whether a request comes from the project's own services: the secret key in `apikey` (how
+ * pg_net, cron and other functions call), or PROCESS_JOBS_SECRET in `x-process-jobs-secret` or
+ * `Authorization: Bearer`. The apikey comes first: the platform may add a bearer of its own.
+ */
+export function isServiceCaller(
+  config: Config,
+  headers: { apikey?: string; secret?: string; authorization?: string },
+): boolean {
+  if (headers.apikey && config.secretKey && constantTimeEqual(headers.apikey, config.secretKey)) {
+    return true;
+  }
+  const given = headers.secret ?? bearer(headers.authorization);
+  return Boolean(
+    given && config.PROCESS_JOBS_SECRET && constantTimeEqual(given, config.PROCESS_JOBS_SECRET),
+  );
+}
+
+/** Middleware for service routes (process-jobs): answers 401 to anyone else. */
+export function requireService(config: Config): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const given = c.req.header("x-process-jobs-secret") ?? bearer(c.req.header("authorization"));
-    if (!given || !constantTimeEqual(given, config.PROCESS_JOBS_SECRET)) {
-      throw new ApiError(401, "unauthorized", "This endpoint is for the job scheduler only.");
-    }
+    const ok = isServiceCaller(config, {
+      apikey: c.req.header("apikey"),
+      secret: c.req.header("x-process-jobs-secret"),
+      authorization: c.req.header("authorization"),
+    });
+    if (!ok) throw apiError("unauthorized", "This endpoint is for the project's services only.");
     await next();
   };
 }

@@ -1,39 +1,38 @@
 // The one database module: a postgres.js pool over SUPABASE_DB_URL and one typed function per
-// SQL call the BFF makes. Every job state change is a SQL function in schema `bff` (see the
-// jobs migration); this file only calls them.
+// SQL call the BFF makes. Every job state change is a SQL function in schema `bff` (see
+// supabase/migrations); this file only calls them.
+//
+// SUPABASE_DB_URL may be the transaction-mode pooler (Supavisor, port 6543), so: no named
+// prepared statements (`prepare: false`), no session state, no LISTEN, and every call is ONE
+// statement: there is no client-side transaction anywhere (a multi-statement transaction would
+// also be where postgres.js 3.4 can throw from a connection reset into nobody's hands). State that
+// must outlive a statement lives in tables; locks are transaction-scoped, inside the functions.
 import postgres from "postgres";
 import type { Config } from "./config.ts";
-
-export type JobKind =
-  | "image_to_image"
-  | "text_to_model"
-  | "image_to_model"
-  | "sketch_to_model"
-  | "refine_model";
-export type Provider = "openai" | "tripo";
+import type { JobKind, Provider } from "./jobs/schemas.ts";
+import type { RateBucket } from "./jobs/plans.ts";
 
 export interface EnqueueInput {
   userId: string;
   kind: JobKind;
   provider: Provider;
   clientTaskId: string;
-  request: Record<string, unknown>;
+  request: unknown;
   idempotencyKey: string;
   requestHash: string;
-  rateBucket: "image" | "model" | "refine";
+  rateBucket: RateBucket;
   rateLimit: number;
   maxActive: number;
   outputs: number;
-  rows: Record<string, unknown>;
-  maxAttempts?: number;
-  deadlineSeconds?: number;
+  rows: { task_id: string; prompt: string | null; style: string | null; metadata: unknown };
+  maxAttempts: number;
+  deadlineSeconds: number;
 }
 
-export interface EnqueueResult {
-  outcome: "created" | "existing" | "conflict" | "rate_limited" | "too_many_active";
-  job_id: string | null;
-  retry_after_seconds: number | null;
-}
+export type EnqueueResult =
+  | { outcome: "created" | "existing"; job_id: string }
+  | { outcome: "conflict"; job_id: string }
+  | { outcome: "rate_limited" | "too_many_active"; retry_after_seconds: number };
 
 export interface ClaimedJob {
   job_id: string;
@@ -42,7 +41,7 @@ export interface ClaimedJob {
   kind: JobKind;
   provider: Provider;
   client_task_id: string;
-  request: Record<string, unknown>;
+  request: unknown;
   provider_task_id: string | null;
   submitted_at: Date | null;
   attempts: number;
@@ -55,12 +54,14 @@ export interface OutputRef {
   url: string;
 }
 
+export type JobStatus = "pending" | "processing" | "complete" | "failed";
+
 export interface JobStatusRow {
   job_id: string;
   client_task_id: string;
   provider: Provider;
   kind: JobKind;
-  status: "pending" | "processing" | "complete" | "failed";
+  status: JobStatus;
   progress: number;
   error_code: string | null;
   error_message: string | null;
@@ -100,22 +101,35 @@ export function createBatcher<I, O>(run: (batch: I[]) => Promise<O[]>, max = 100
   };
 }
 
-export function createDb(config: Config) {
-  const sql = postgres(config.SUPABASE_DB_URL, {
-    max: config.DB_POOL_SIZE,
-    idle_timeout: 60,
+/** postgres.js settings for SUPABASE_DB_URL, which may be a transaction-mode pooler. */
+export function poolOptions(max: number): postgres.Options<Record<string, never>> {
+  return {
+    max,
+    // Transaction pooling: a named statement prepared on one server connection does not exist
+    // on the next one (postgres.js with its default hangs behind PgBouncer in this mode).
+    prepare: false,
+    // Array types are never sent or read, so the extra catalog query per connection is skipped.
+    fetch_types: false,
+    idle_timeout: 20,
+    max_lifetime: 30 * 60,
     connect_timeout: 10,
     onnotice: () => {},
-    // jsonb comes back parsed; bigint is not used.
-    types: {},
-  });
+    connection: { application_name: "makeit3d-bff" },
+  };
+}
+
+type Json = postgres.JSONValue;
+
+export function createDb(config: Config) {
+  const sql = postgres(config.SUPABASE_DB_URL, poolOptions(config.dbPoolSize));
+  const json = (v: unknown) => sql.json(JSON.parse(JSON.stringify(v)) as Json);
 
   const completions = createBatcher<
     { job_id: string; lease_token: string; outputs: OutputRef[] },
     boolean
   >(async (batch) => {
     const rows = await sql<{ job_id: string; ok: boolean }[]>`
-      select * from bff.complete_jobs(${sql.json(batch as unknown as postgres.JSONValue)})`;
+      select * from bff.complete_jobs(${json(batch)})`;
     const ok = new Map(rows.map((r) => [r.job_id, r.ok]));
     return batch.map((b) => ok.get(b.job_id) === true);
   });
@@ -124,14 +138,26 @@ export function createDb(config: Config) {
     sql,
 
     async enqueueJob(i: EnqueueInput): Promise<EnqueueResult> {
-      const [row] = await sql<EnqueueResult[]>`
+      const [row] = await sql<
+        {
+          outcome: EnqueueResult["outcome"];
+          job_id: string | null;
+          retry_after_seconds: number | null;
+        }[]
+      >`
         select * from bff.enqueue_job(
           ${i.userId}::uuid, ${i.kind}, ${i.provider}, ${i.clientTaskId},
-          ${sql.json(i.request as postgres.JSONValue)}, ${i.idempotencyKey}, ${i.requestHash},
+          ${json(i.request)}, ${i.idempotencyKey}, ${i.requestHash},
           ${i.rateBucket}, ${i.rateLimit}, ${i.maxActive}, ${i.outputs},
-          ${sql.json(i.rows as postgres.JSONValue)}, ${i.maxAttempts ?? 8},
-          ${i.deadlineSeconds ?? 3600})`;
-      return row;
+          ${json(i.rows)}, ${i.maxAttempts}, ${i.deadlineSeconds})`;
+      switch (row.outcome) {
+        case "created":
+        case "existing":
+        case "conflict":
+          return { outcome: row.outcome, job_id: row.job_id ?? "" };
+        default:
+          return { outcome: row.outcome, retry_after_seconds: row.retry_after_seconds ?? 30 };
+      }
     },
 
     async claimJobs(limit: number, leaseSeconds: number, tripoCap: number): Promise<ClaimedJob[]> {
@@ -143,6 +169,13 @@ export function createDb(config: Config) {
       const [r] =
         await sql`select bff.heartbeat(${jobId}::uuid, ${lease}::uuid, ${leaseSeconds}) as ok`;
       return r.ok === true;
+    },
+
+    /** Hands back held leases at once (an isolate shutting down), so others take the jobs. */
+    async releaseLeases(tokens: string[]): Promise<number> {
+      if (tokens.length === 0) return 0;
+      const [r] = await sql`select bff.release_leases(${json(tokens)}) as n`;
+      return Number(r.n);
     },
 
     async beginSubmit(
@@ -229,30 +262,13 @@ export function createDb(config: Config) {
 
     /** Whether `draftTaskId` is the provider id of one of the caller's own finished models. */
     async ownsDraft(userId: string, draftTaskId: string): Promise<boolean> {
-      const rows = await sql`
-        select 1 from public.models
-        where user_id = ${userId}::uuid and ai_service_task_id = ${draftTaskId}
-          and status = 'complete'
-        limit 1`;
-      return rows.length > 0;
-    },
-
-    /** NOTIFY bff_jobs: wakes a listening process-jobs loop (sent after an enqueue commits). */
-    async wakeWorkers(): Promise<void> {
-      await sql`select bff.wake_workers()`;
-    },
-
-    /** Calls `onJob` on every wake-up (NOTIFY bff_jobs); resolves to an unlisten. */
-    async listenForNewJobs(onJob: () => void): Promise<() => Promise<void>> {
-      const { unlisten } = await sql.listen("bff_jobs", () => onJob());
-      return unlisten;
+      const [r] = await sql`select bff.owns_draft(${userId}::uuid, ${draftTaskId}) as ok`;
+      return r.ok === true;
     },
 
     /** Earliest time a non-terminal job becomes due (process-jobs waits for it when close). */
     async nextDueAt(): Promise<Date | null> {
-      const [r] = await sql`
-        select min(greatest(run_at, coalesce(lease_expires_at, run_at))) as at
-        from public.jobs where state in ('queued', 'running')`;
+      const [r] = await sql`select bff.next_due_at() as at`;
       return r?.at ?? null;
     },
 

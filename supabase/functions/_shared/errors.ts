@@ -1,30 +1,47 @@
-// The one error type of the BFF and its one JSON shape: { error: { code, message, details? } }.
+// The one error table of the BFF: every error code a client can see, with its HTTP status and a
+// user-safe default message, and the one JSON shape: { error: { code, message, details? } }.
 // Anything else thrown inside a handler becomes a 500 with a generic message: internal detail
 // (SQL, stack, URLs, keys) goes to the log under the request id, never to the client.
-export type ErrorCode =
-  | "bad_request"
-  | "invalid_json"
-  | "validation_failed"
-  | "unauthorized"
-  | "forbidden"
-  | "asset_not_readable"
-  | "not_found"
-  | "method_not_allowed"
-  | "idempotency_conflict"
-  | "conflict"
-  | "payload_too_large"
-  | "asset_too_large"
-  | "unsupported_media_type"
-  | "unsupported_asset_type"
-  | "rate_limited"
-  | "too_many_active_jobs"
-  | "upstream_error"
-  | "service_unavailable"
-  | "internal_error";
+
+export const ERRORS = {
+  bad_request: { status: 400, message: "The request is not valid." },
+  invalid_json: { status: 400, message: "The body is not valid JSON." },
+  validation_failed: { status: 400, message: "The request body is not valid." },
+  unauthorized: { status: 401, message: "A valid user access token is required." },
+  insufficient_credits: { status: 402, message: "Not enough credits for this job." },
+  forbidden: { status: 403, message: "You are not allowed to do this." },
+  asset_not_readable: { status: 403, message: "The input does not exist or is not yours." },
+  not_found: { status: 404, message: "Not found." },
+  method_not_allowed: { status: 405, message: "This method is not allowed here." },
+  idempotency_conflict: {
+    status: 409,
+    message: "This Idempotency-Key was already used with a different request body.",
+  },
+  conflict: { status: 409, message: "The request conflicts with the current state." },
+  payload_too_large: { status: 413, message: "The body is too large." },
+  asset_too_large: { status: 413, message: "The input is too large." },
+  unsupported_media_type: { status: 415, message: "Send the body as application/json." },
+  unsupported_asset_type: { status: 415, message: "The input is not a supported file type." },
+  rate_limited: { status: 429, message: "Too many requests; try again later." },
+  too_many_active_jobs: { status: 429, message: "Too many jobs are running; wait for one." },
+  internal_error: {
+    status: 500,
+    message: "Something went wrong on our side. Please try again.",
+  },
+  upstream_error: { status: 502, message: "An upstream service failed." },
+  service_unavailable: { status: 503, message: "A service is unavailable right now." },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+export type ErrorStatus = (typeof ERRORS)[ErrorCode]["status"];
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
 
 export class ApiError extends Error {
+  readonly status: ErrorStatus;
   constructor(
-    readonly status: number,
     readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
@@ -32,9 +49,10 @@ export class ApiError extends Error {
   ) {
     super(message);
     this.name = "ApiError";
+    this.status = ERRORS[code].status;
   }
 
-  toBody(): { error: { code: ErrorCode; message: string; details?: unknown } } {
+  toBody(): ErrorBody {
     return {
       error: {
         code: this.code,
@@ -45,10 +63,14 @@ export class ApiError extends Error {
   }
 }
 
-export const badRequest = (message: string, details?: unknown) =>
-  new ApiError(400, "bad_request", message, details);
-export const notFound = (message = "Not found.") => new ApiError(404, "not_found", message);
-export const unauthorized = (message = "A valid user access token is required.") =>
-  new ApiError(401, "unauthorized", message, undefined, { "www-authenticate": "Bearer" });
-export const internalError = () =>
-  new ApiError(500, "internal_error", "Something went wrong on our side. Please try again.");
+/** The error for `code`, with a message more specific than the table's where one helps. */
+export function apiError(
+  code: ErrorCode,
+  message: string = ERRORS[code].message,
+  opts: { details?: unknown; headers?: Record<string, string> } = {},
+): ApiError {
+  const headers = code === "unauthorized"
+    ? { "www-authenticate": "Bearer", ...opts.headers }
+    : opts.headers;
+  return new ApiError(code, message, opts.details, headers);
+}

@@ -2,21 +2,21 @@
 // or missing Content-Length cannot make us buffer more than the limit).
 import { createHash } from "node:crypto";
 import type { Context } from "hono";
-import { ApiError } from "./errors.ts";
+import { apiError } from "./errors.ts";
 
 export const MAX_JSON_BODY_BYTES = 64 * 1024;
 
 export async function readJsonBody(c: Context, limit = MAX_JSON_BODY_BYTES): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
-    throw new ApiError(415, "unsupported_media_type", "Send the body as application/json.");
+    throw apiError("unsupported_media_type", "Send the body as application/json.");
   }
   const declared = Number(c.req.header("content-length") ?? "0");
   if (declared > limit) {
-    throw new ApiError(413, "payload_too_large", `The body must be at most ${limit} bytes.`);
+    throw apiError("payload_too_large", `The body must be at most ${limit} bytes.`);
   }
   const body = c.req.raw.body;
-  if (!body) throw new ApiError(400, "invalid_json", "The body is empty.");
+  if (!body) throw apiError("invalid_json", "The body is empty.");
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = body.getReader();
@@ -26,7 +26,7 @@ export async function readJsonBody(c: Context, limit = MAX_JSON_BODY_BYTES): Pro
     total += value.byteLength;
     if (total > limit) {
       await reader.cancel();
-      throw new ApiError(413, "payload_too_large", `The body must be at most ${limit} bytes.`);
+      throw apiError("payload_too_large", `The body must be at most ${limit} bytes.`);
     }
     chunks.push(value);
   }
@@ -40,13 +40,13 @@ export async function readJsonBody(c: Context, limit = MAX_JSON_BODY_BYTES): Pro
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new ApiError(400, "invalid_json", "The body is not valid UTF-8.");
+    throw apiError("invalid_json", "The body is not valid UTF-8.");
   }
-  if (!text.trim()) throw new ApiError(400, "invalid_json", "The body is empty.");
+  if (!text.trim()) throw apiError("invalid_json", "The body is empty.");
   try {
     return JSON.parse(text);
   } catch {
-    throw new ApiError(400, "invalid_json", "The body is not valid JSON.");
+    throw apiError("invalid_json", "The body is not valid JSON.");
   }
 }
 

@@ -1,18 +1,18 @@
 // POST /functions/v1/process-jobs — the job runner, called by pg_cron (through pg_net) and
 // nudged after each enqueue; never by a user. See _shared/jobs/worker.ts.
 import { createApp, methodNotAllowed } from "../_shared/app.ts";
-import { requireJobsSecret } from "../_shared/auth.ts";
+import { requireService } from "../_shared/auth.ts";
 import { loadConfig } from "../_shared/config.ts";
 import { createProcessJobsHandler } from "../_shared/handlers/process_jobs.ts";
 import { createWorker } from "../_shared/jobs/worker.ts";
 import { createServices } from "../_shared/services.ts";
 
-const config = loadConfig(Deno.env.toObject(), { needProviders: true });
+const config = loadConfig(Deno.env.toObject(), { secretKey: true, providers: true });
 const { app, log } = createApp("process-jobs", config);
 const worker = createWorker(createServices(config, log));
 
-app.use("*", requireJobsSecret(config));
-app.post("/", createProcessJobsHandler(worker));
+app.use("*", requireService(config));
+app.post("/", createProcessJobsHandler(worker, log));
 app.all("/", () => methodNotAllowed(["POST"]));
 
 Deno.serve(app.fetch);

@@ -6,7 +6,7 @@ import { loadConfig } from "../_shared/config.ts";
 import { createTaskStatusHandlers } from "../_shared/handlers/task_status.ts";
 import { createServices } from "../_shared/services.ts";
 
-const config = loadConfig();
+const config = loadConfig(Deno.env.toObject(), { userTokens: true });
 const { app, log } = createApp("task-status", config);
 const handlers = createTaskStatusHandlers(createServices(config, log));
 

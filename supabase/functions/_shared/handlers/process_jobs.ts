@@ -1,21 +1,26 @@
 // POST /process-jobs (cron via pg_net, and nudges from the generation functions). Answers at
-// once and works in the background (EdgeRuntime.waitUntil on the platform) for the invocation's
-// budget, listening for new jobs; `?wait=true` instead processes what is due and answers with
-// the summary. One loop per isolate: a nudge that arrives while it runs just wakes it.
+// once and works in the background, registered with EdgeRuntime.waitUntil, for the
+// invocation's budget; `?wait=true` instead processes what is due and answers with the summary.
+// One loop per isolate: a nudge that arrives while it runs just wakes it. When the isolate is
+// shut down, its leases are handed back so another invocation takes the jobs at once.
 import type { Context } from "hono";
-import type { AppEnv } from "../app.ts";
-import type { InvocationSummary } from "../jobs/worker.ts";
+import type { AppEnv } from "../context.ts";
+import type { Logger } from "../log.ts";
+import { errorText } from "../log.ts";
+import type { InvocationSummary, Worker } from "../jobs/worker.ts";
+import { onShutdown, waitUntil } from "../runtime.ts";
 
-const LISTEN_PROMISE_MS = 3_000;
-
-declare const EdgeRuntime: { waitUntil(p: Promise<unknown>): void } | undefined;
-
-export function createProcessJobsHandler(worker: {
-  runInvocation(budgetMs?: number, opts?: { stayAlive?: boolean }): Promise<InvocationSummary>;
-  wake(): void;
-  listeningUntil(): number;
-}) {
+export function createProcessJobsHandler(worker: Worker, log: Logger) {
   let running: Promise<InvocationSummary> | null = null;
+
+  onShutdown(async () => {
+    try {
+      const n = await worker.releaseAll();
+      if (n > 0) log("info", "handed back leases on shutdown", { jobs: n });
+    } catch (e) {
+      log("warn", "could not hand back leases on shutdown", { error: errorText(e) });
+    }
+  });
 
   function kick(): Promise<InvocationSummary> {
     if (running) {
@@ -23,20 +28,14 @@ export function createProcessJobsHandler(worker: {
       return running;
     }
     running = worker.runInvocation(undefined, { stayAlive: true }).finally(() => (running = null));
-    // The loop handles its own errors; this keeps a surprise from becoming an unhandled rejection.
-    running.catch(() => {});
     return running;
   }
 
   return async (c: Context<AppEnv>) => {
     // A caller that waits gets a run of its own (processing what is due now), not the
-    // long-lived listening loop's.
+    // long-lived loop's.
     if (c.req.query("wait") === "true") return c.json(await worker.runInvocation(), 200);
-    const run = kick();
-    if (typeof EdgeRuntime !== "undefined") EdgeRuntime.waitUntil(run);
-    // Tells nudgers they may rely on NOTIFY (and skip the HTTP nudge) for a short while: a
-    // promise kept short, so an isolate that dies meanwhile delays new jobs by seconds at most.
-    const until = Math.min(worker.listeningUntil(), Date.now() + LISTEN_PROMISE_MS);
-    return c.json({ accepted: true, listening_until: until }, 202);
+    waitUntil(kick());
+    return c.json({ accepted: true }, 202);
   };
 }

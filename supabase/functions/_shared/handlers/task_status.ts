@@ -2,38 +2,49 @@
 // calls a provider and never writes). Private outputs get freshly minted signed URLs, signed
 // with the caller's own token. DELETE (or POST …/cancel) cancels the caller's job.
 import type { Context } from "hono";
-import type { AppEnv } from "../app.ts";
+import type { AppEnv } from "../context.ts";
 import type { Db } from "../db.ts";
-import { ApiError, badRequest } from "../errors.ts";
-import type { Storage } from "../storage.ts";
+import { apiError } from "../errors.ts";
+import type { Provider } from "../jobs/schemas.ts";
+import type { Storage } from "../storage/adapter.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const SERVICES: Record<string, "openai" | "tripo"> = { openai: "openai", tripoai: "tripo" };
-const notFound = () => new ApiError(404, "not_found", "No such job.");
+const SERVICES: Record<string, Provider> = { openai: "openai", tripoai: "tripo" };
+const noSuchJob = () => apiError("not_found", "No such job.");
 
 function jobIdParam(c: Context<AppEnv>): string {
   const id = c.req.param("job_id") ?? "";
-  if (!UUID.test(id)) throw badRequest("job_id must be the UUID returned by a generation call.");
+  if (!UUID.test(id)) {
+    throw apiError("bad_request", "job_id must be the UUID returned by a generation call.");
+  }
   return id.toLowerCase();
 }
 
-export function createTaskStatusHandlers(deps: { db: Db; storage: Storage }) {
+export function createTaskStatusHandlers(deps: {
+  db: Pick<Db, "jobStatus" | "cancelJob">;
+  storage: Pick<Storage, "signUrlsAsUser">;
+}) {
   const { db, storage } = deps;
   return {
     async get(c: Context<AppEnv>) {
       const jobId = jobIdParam(c);
       const service = c.req.query("service");
       if (service !== undefined && !(service in SERVICES)) {
-        throw badRequest("service must be openai or tripoai.");
+        throw apiError("bad_request", "service must be openai or tripoai.");
       }
       const user = c.get("user");
       const job = await db.jobStatus(jobId, user.id);
-      if (!job) throw notFound();
+      if (!job) throw noSuchJob();
       if (service !== undefined && SERVICES[service] !== job.provider) {
-        throw badRequest(`This job is not a ${service} job.`);
+        throw apiError("bad_request", `This job is not a ${service} job.`);
       }
       const outputs = job.status === "complete" ? job.outputs : [];
-      const urls = await storage.signUrls(outputs, user.token);
+      let urls: string[];
+      try {
+        urls = await storage.signUrlsAsUser(outputs, user.token);
+      } catch {
+        throw apiError("upstream_error", "Could not create download links right now.");
+      }
       c.header("cache-control", "no-store");
       return c.json({
         task_id: job.job_id,
@@ -50,9 +61,9 @@ export function createTaskStatusHandlers(deps: { db: Db; storage: Storage }) {
     async cancel(c: Context<AppEnv>) {
       const jobId = jobIdParam(c);
       const outcome = await db.cancelJob(jobId, c.get("user").id);
-      if (outcome === "not_found") throw notFound();
+      if (outcome === "not_found") throw noSuchJob();
       if (outcome === "already_finished") {
-        throw new ApiError(409, "conflict", "The job has already finished.");
+        throw apiError("conflict", "The job has already finished.");
       }
       return c.json({ task_id: jobId, status: "failed", cancelled: true });
     },

@@ -79,10 +79,30 @@ export async function fetchAsset(
   throw new AssetError("too many redirects", false);
 }
 
-const MAGIC: Record<string, (b: Uint8Array) => boolean> = {
-  "model/gltf-binary": (b) => b[0] === 0x67 && b[1] === 0x6c && b[2] === 0x54 && b[3] === 0x46,
-  "image/png": (b) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47,
-};
+/** An output file type: what it is stored as and how its first bytes must look. */
+export interface OutputType {
+  contentType: string;
+  extension: string;
+  /** Bytes needed before `matches` can decide. */
+  headBytes: number;
+  matches(head: Uint8Array): boolean;
+}
+
+export const OUTPUT_TYPES = {
+  glb: {
+    contentType: "model/gltf-binary",
+    extension: "glb",
+    headBytes: 12,
+    // "glTF", container version 2.
+    matches: (b) => b[0] === 0x67 && b[1] === 0x6c && b[2] === 0x54 && b[3] === 0x46 && b[4] === 2,
+  },
+  png: {
+    contentType: "image/png",
+    extension: "png",
+    headBytes: 8,
+    matches: (b) => [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((v, i) => b[i] === v),
+  },
+} satisfies Record<string, OutputType>;
 
 /**
  * Passes bytes through while checking them: the file type from the first bytes, the total
@@ -90,22 +110,26 @@ const MAGIC: Record<string, (b: Uint8Array) => boolean> = {
  * size cap. Any failure errors the stream, which aborts the Storage upload it feeds.
  */
 export function verifyingStream(
-  contentType: keyof typeof MAGIC,
+  type: OutputType,
   expectedLength: number | null,
   maxBytes: number,
 ): TransformStream<Uint8Array, Uint8Array> {
   let seen = 0;
   let head = new Uint8Array(0);
+  let checked = false;
   return new TransformStream({
     transform(chunk, controller) {
-      if (head.length < 4) {
+      if (!checked) {
         const merged = new Uint8Array(head.length + chunk.length);
         merged.set(head);
         merged.set(chunk, head.length);
-        head = merged.subarray(0, Math.min(merged.length, 16));
-        if (head.length >= 4 && !MAGIC[contentType](head)) {
-          controller.error(new AssetError(`the output is not a valid ${contentType}`, false));
-          return;
+        head = merged.subarray(0, Math.min(merged.length, 64));
+        if (head.length >= type.headBytes) {
+          checked = true;
+          if (!type.matches(head)) {
+            controller.error(new AssetError(`the output is not a valid ${type.extension}`, false));
+            return;
+          }
         }
       }
       seen += chunk.byteLength;
@@ -116,8 +140,10 @@ export function verifyingStream(
       controller.enqueue(chunk);
     },
     flush(controller) {
-      if (head.length < 4) {
+      if (seen === 0) {
         controller.error(new AssetError("the output is empty", true));
+      } else if (!checked && !type.matches(head)) {
+        controller.error(new AssetError(`the output is not a valid ${type.extension}`, false));
       } else if (expectedLength !== null && seen !== expectedLength) {
         controller.error(new AssetError("the download was cut short", true));
       }

@@ -1,58 +1,47 @@
 // Wakes process-jobs right after an enqueue so a new job starts at once instead of on the next
-// cron tick (cron stays the safety net). While a process-jobs loop has said it is listening, the
-// wake-up is a NOTIFY (bff.wake_workers); otherwise an HTTP call starts one. Coalesced per
-// isolate: at most one wake-up in flight and one queued behind it, and at most one started per
-// MIN_GAP_MS, so a burst of POSTs costs a few calls, not hundreds; every enqueue is still
-// followed by a wake-up sent after its commit. A lone POST's wake-up goes out at once.
+// cron tick (cron stays the safety net). The wake-up is an HTTP call to process-jobs with the
+// project's secret key (or PROCESS_JOBS_SECRET): it needs no LISTEN, which the transaction
+// pooler cannot offer, and no state in this isolate, which may be retired right after its
+// response. Each call is registered with EdgeRuntime.waitUntil, so it is sent even then.
+// Coalesced per isolate: at most one wake-up in flight and one queued behind it, at most one
+// started per MIN_GAP_MS, so a burst of POSTs costs a few calls, not hundreds; every enqueue is
+// still followed by a wake-up sent after its commit. A lone POST's wake-up goes out at once.
 import type { Config } from "../config.ts";
-
-export interface NudgeDb {
-  wakeWorkers(): Promise<void>;
-}
+import { waitUntil } from "../runtime.ts";
 
 /** Under load, wake-ups are spaced this far apart (a job waits at most this much longer). */
 const MIN_GAP_MS = 5;
 
-export function createNudger(config: Config, db: NudgeDb, log: (msg: string) => void) {
+export function serviceHeaders(config: Config): Record<string, string> {
+  if (config.secretKey) return { apikey: config.secretKey };
+  if (config.PROCESS_JOBS_SECRET) return { "x-process-jobs-secret": config.PROCESS_JOBS_SECRET };
+  return {};
+}
+
+export function createNudger(
+  config: Config,
+  log: (msg: string) => void,
+  send: (url: string, init: RequestInit) => Promise<Response> = fetch,
+) {
   const url = `${config.SUPABASE_URL.replace(/\/$/, "")}/functions/v1/process-jobs`;
+  const headers = { ...serviceHeaders(config), "content-type": "application/json" };
   let inFlight = false;
   let again = false;
   let scheduled = false;
   let lastSent = 0;
-  // Until then a process-jobs loop is listening for NOTIFY: no HTTP call needed.
-  let listeningUntil = 0;
 
-  async function callProcessJobs(): Promise<void> {
-    const res = await fetch(url, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${config.PROCESS_JOBS_SECRET}`,
-        "content-type": "application/json",
-      },
-      body: "{}",
-      signal: AbortSignal.timeout(5_000),
-    });
-    const body = await res.json().catch(() => null) as { listening_until?: unknown } | null;
-    const until = Number(body?.listening_until ?? 0);
-    // A margin so a loop about to end is called again rather than trusted.
-    listeningUntil = Number.isFinite(until) ? until - 500 : 0;
-  }
-
-  function schedule(): void {
-    scheduled = true;
-    const wait = Math.max(0, lastSent + MIN_GAP_MS - Date.now());
-    setTimeout(() => {
-      scheduled = false;
-      void send();
-    }, wait);
-  }
-
-  async function send(): Promise<void> {
+  async function call(): Promise<void> {
     inFlight = true;
     lastSent = Date.now();
     try {
-      if (Date.now() < listeningUntil) await db.wakeWorkers();
-      else await callProcessJobs();
+      const res = await send(url, {
+        method: "POST",
+        headers,
+        body: "{}",
+        signal: AbortSignal.timeout(5_000),
+      });
+      await res.body?.cancel();
+      if (!res.ok) log(`process-jobs wake-up answered ${res.status}`);
     } catch {
       log("process-jobs wake-up failed; the cron tick will pick the job up");
     } finally {
@@ -62,6 +51,19 @@ export function createNudger(config: Config, db: NudgeDb, log: (msg: string) => 
         schedule();
       }
     }
+  }
+
+  function schedule(): void {
+    scheduled = true;
+    const wait = Math.max(0, lastSent + MIN_GAP_MS - Date.now());
+    waitUntil(
+      new Promise<void>((resolve) => {
+        setTimeout(() => {
+          scheduled = false;
+          call().finally(resolve);
+        }, wait);
+      }),
+    );
   }
 
   return function nudge(): void {

@@ -6,11 +6,14 @@
  *   replay a paid call (Tripo `POST /task`, an OpenAI edit) unless `landed === "no"`.
  * - `userMessage`: safe to show to an end user (no URLs, keys, provider internals).
  */
+import { JOB_FAILURES, type JobFailureCode } from "../jobs/failures.ts";
 
 export type ProviderName = "tripo" | "openai";
 export type ProviderErrorKind = "transient" | "permanent";
 export type Landed = "no" | "maybe" | "yes";
-export type ProviderErrorCode =
+/** The job failure codes a provider error can carry (their messages live in jobs/failures.ts). */
+export type ProviderErrorCode = Extract<
+  JobFailureCode,
   | "rate_limited"
   | "provider_unavailable"
   | "content_policy"
@@ -23,23 +26,8 @@ export type ProviderErrorCode =
   | "task_failed"
   | "task_expired"
   | "task_cancelled"
-  | "task_not_found";
-
-const USER_MESSAGES: Record<ProviderErrorCode, string> = {
-  rate_limited: "The generation service is busy. The request will be retried shortly.",
-  provider_unavailable: "The generation service is temporarily unavailable.",
-  content_policy: "The request was rejected by the provider's content policy.",
-  invalid_request: "The generation service rejected the request parameters.",
-  insufficient_credits: "The generation service account has no credits left.",
-  auth_failed: "The generation service is misconfigured (authentication failed).",
-  timeout: "The generation service did not answer in time.",
-  network: "The generation service could not be reached.",
-  bad_response: "The generation service returned an unexpected response.",
-  task_failed: "The generation failed at the provider.",
-  task_expired: "The generation expired in the provider's queue.",
-  task_cancelled: "The generation was cancelled at the provider.",
-  task_not_found: "The provider no longer knows this generation task.",
-};
+  | "task_not_found"
+>;
 
 export interface ProviderErrorInit {
   provider: ProviderName;
@@ -80,7 +68,7 @@ export class ProviderError extends Error {
     this.retryAfterSeconds = init.retryAfterSeconds;
     this.providerCode = init.providerCode;
     this.requestId = init.requestId;
-    this.userMessage = init.userMessage ?? USER_MESSAGES[init.code];
+    this.userMessage = init.userMessage ?? JOB_FAILURES[init.code];
   }
 
   get transient(): boolean {

@@ -1,13 +1,15 @@
 /**
- * Tripo3D openapi v2 client: the only code that knows Tripo's wire format
- * (see shared/reference/provider_apis.md §1).
+ * Tripo3D openapi v2 HTTP client (see shared/reference/provider_apis.md §1); the task bodies and
+ * task objects are in tripo_task.ts. These two files are the only code that knows Tripo.
  *
  * Retry policy (§1.8): `POST /task` and `POST /upload` are sent once; the caller may replay
  * only errors with `landed === "no"` (connect failures, 429/2000, 503). `getTask` retries GETs
  * itself (up to 3 attempts, capped jittered backoff, numeric Retry-After ≤ 30 s honoured).
  * Every call has its own timeout (default 20 s) so a few calls fit in one 150 s Edge invocation.
  */
+import type { StoredImage } from "../jobs/schemas.ts";
 import { type Landed, ProviderError, type ProviderErrorCode } from "./errors.ts";
+import { FILE_TYPES, invalid, type TripoTask, type TripoTaskBody } from "./tripo_task.ts";
 import {
   backoffMs,
   type FetchFn,
@@ -18,60 +20,6 @@ import {
   sleep,
   TimeoutError,
 } from "./http.ts";
-
-export type TripoKind =
-  | "text_to_model"
-  | "image_to_model"
-  | "sketch_to_model"
-  | "multiview_to_model"
-  | "refine_model";
-
-export type TripoTaskType =
-  | "text_to_model"
-  | "image_to_model"
-  | "multiview_to_model"
-  | "refine_model";
-
-export type TripoFileObject = { type: string; file_token: string } | Record<string, never>;
-
-export interface TripoTaskBody {
-  type: TripoTaskType;
-  [field: string]: unknown;
-}
-
-export type TripoStatus =
-  | "queued"
-  | "running"
-  | "success"
-  | "failed"
-  | "banned"
-  | "expired"
-  | "cancelled"
-  | "unknown";
-
-export interface TripoTask {
-  task_id: string;
-  type?: string;
-  status: TripoStatus | string;
-  progress?: number;
-  input?: Record<string, unknown>;
-  output?: Record<string, unknown>;
-  create_time?: number;
-  running_left_time?: number;
-  queuing_num?: number;
-  error_code?: number;
-  error_msg?: string;
-}
-
-export interface NormalizedTripoStatus {
-  state: "waiting" | "running" | "success" | "failed";
-  progress: number;
-  /** Seconds until the next poll (official cadence). */
-  nextPollSeconds: number;
-  /** pbr_model ?? model ?? base_model, on success. Short-lived: download at once. */
-  modelUrl?: string;
-  error?: ProviderError;
-}
 
 export interface TripoClientOptions {
   apiKey: string;
@@ -86,226 +34,19 @@ export interface TripoClientOptions {
 }
 
 export interface TripoClient {
-  upload(bytes: Uint8Array, contentType: string, filename: string): Promise<string>;
+  upload(
+    bytes: Uint8Array,
+    contentType: StoredImage["content_type"],
+    filename: string,
+  ): Promise<string>;
   createTask(body: TripoTaskBody): Promise<string>;
   getTask(taskId: string): Promise<TripoTask>;
 }
 
-// Documented optional parameters per task type (§1.4); anything else is never sent.
-const MODEL_OPTIONS = [
-  "model_version",
-  "model_seed",
-  "texture_seed",
-  "face_limit",
-  "texture",
-  "pbr",
-  "texture_quality",
-  "geometry_quality",
-  "auto_size",
-  "quad",
-  "compress",
-  "smart_low_poly",
-  "generate_parts",
-  "export_uv",
-  "style",
-];
-const IMAGE_OPTIONS = [
-  ...MODEL_OPTIONS,
-  "texture_alignment",
-  "orientation",
-  "enable_image_autofix",
-];
-const ALLOWED_OPTIONS: Record<TripoTaskType, readonly string[]> = {
-  text_to_model: [...MODEL_OPTIONS, "prompt", "negative_prompt", "image_seed"],
-  image_to_model: IMAGE_OPTIONS,
-  multiview_to_model: [...IMAGE_OPTIONS, "orthographic_projection", "mode"],
-  refine_model: [],
-};
-
-const IMAGE_TYPES: Record<string, string> = {
-  "image/png": "png",
-  "image/jpeg": "jpg",
-  "image/jpg": "jpg",
-  "image/webp": "webp",
-};
-
-function invalid(message: string): ProviderError {
-  return new ProviderError({
-    provider: "tripo",
-    kind: "permanent",
-    landed: "no",
-    code: "invalid_request",
-    message,
-  });
-}
-
-function fileObject(token: string, type: string | null | undefined): TripoFileObject {
-  // Tripo does not validate `type`; the official clients always send "jpg".
-  return { type: type ?? "jpg", file_token: token };
-}
-
-/**
- * Builds a `POST /task` body with only the documented parameters of the task type.
- * `sketch_to_model` is sent as `image_to_model`. For multiview, `fileTokens` holds the four
- * slots `[front, left, back, right]` (null or missing for an absent view).
- */
-export function buildTaskBody(
-  kind: TripoKind,
-  options: Record<string, unknown>,
-  files: {
-    fileTokens?: (string | null | undefined)[];
-    /** Optional per-slot image types ("png" | "jpg" | "webp"); default "jpg". */
-    fileTypes?: (string | null | undefined)[];
-    draftTaskId?: string;
-  } = {},
-): TripoTaskBody {
-  const type: TripoTaskType = kind === "sketch_to_model" ? "image_to_model" : kind;
-  const body: TripoTaskBody = { type };
-  for (const key of ALLOWED_OPTIONS[type]) {
-    const v = options[key];
-    if (v !== undefined && v !== null) body[key] = v;
-  }
-  const tokens = files.fileTokens ?? [];
-  const types = files.fileTypes ?? [];
-  switch (type) {
-    case "text_to_model":
-      if (typeof body.prompt !== "string" || body.prompt.trim() === "") {
-        throw invalid("text_to_model needs a prompt");
-      }
-      break;
-    case "image_to_model":
-      if (!tokens[0]) throw invalid(`${kind} needs one file token`);
-      body.file = fileObject(tokens[0], types[0]);
-      break;
-    case "multiview_to_model": {
-      if (tokens.length > 4) throw invalid("multiview_to_model takes at most 4 views");
-      const slots: TripoFileObject[] = [0, 1, 2, 3].map((i) =>
-        tokens[i] ? fileObject(tokens[i]!, types[i]) : {}
-      );
-      if (!tokens[0]) throw invalid("multiview_to_model needs the front view (slot 0)");
-      if (tokens.filter(Boolean).length < 2) {
-        throw invalid("multiview_to_model needs at least 2 views");
-      }
-      body.files = slots;
-      break;
-    }
-    case "refine_model":
-      if (!files.draftTaskId) throw invalid("refine_model needs draft_model_task_id");
-      body.draft_model_task_id = files.draftTaskId;
-      break;
-  }
-  return body;
-}
-
-/** Tripo file type for a content type, for `buildTaskBody`'s `fileTypes`. */
-export function tripoFileType(contentType: string): string | undefined {
-  return IMAGE_TYPES[contentType.toLowerCase().split(";")[0].trim()];
-}
-
-function outputUrl(v: unknown): string | undefined {
-  if (typeof v === "string" && v) return v;
-  if (v && typeof v === "object" && typeof (v as { url?: unknown }).url === "string") {
-    return (v as { url: string }).url;
-  }
-  return undefined;
-}
-
-function taskError(
-  code: ProviderErrorCode,
-  kind: "transient" | "permanent",
-  task: TripoTask,
-): ProviderError {
-  return new ProviderError({
-    provider: "tripo",
-    kind,
-    landed: "yes",
-    code,
-    providerCode: task.error_code,
-    message: `tripo task ${task.task_id} ${task.status}` +
-      (task.error_code !== undefined ? ` (error_code ${task.error_code})` : "") +
-      (task.error_msg ? `: ${task.error_msg}` : ""),
-  });
-}
-
-/**
- * Maps a task object to our state. `unknown` (and any unrecognised status) is not final.
- * `pollCount` (polls so far) drives the backoff when `running_left_time` is absent:
- * 2, 4, 8, 16, 30, 30… s; with it, `max(2, 0.5 × running_left_time)` capped at 60 s.
- */
-export function normalizeStatus(task: TripoTask, pollCount = 0): NormalizedTripoStatus {
-  const raw = Number(task.progress);
-  const progress = Number.isFinite(raw) ? Math.max(0, Math.min(100, Math.round(raw))) : 0;
-  const left = typeof task.running_left_time === "number" && task.running_left_time >= 0
-    ? task.running_left_time
-    : undefined;
-  const nextPollSeconds = left !== undefined
-    ? Math.max(2, Math.min(60, 0.5 * left))
-    : Math.min(30, 2 * 2 ** Math.max(0, pollCount));
-  switch (task.status) {
-    case "queued":
-      return { state: "waiting", progress: 0, nextPollSeconds };
-    case "success": {
-      const out = task.output ?? {};
-      const modelUrl = outputUrl(out.pbr_model) ?? outputUrl(out.model) ??
-        outputUrl(out.base_model);
-      if (!modelUrl) {
-        return {
-          state: "failed",
-          progress: 100,
-          nextPollSeconds: 0,
-          error: taskError("bad_response", "permanent", task),
-        };
-      }
-      return { state: "success", progress: 100, nextPollSeconds: 0, modelUrl };
-    }
-    case "failed":
-      return {
-        state: "failed",
-        progress,
-        nextPollSeconds: 0,
-        error: task.error_code === 2008
-          ? taskError("content_policy", "permanent", task)
-          : taskError("task_failed", "permanent", task),
-      };
-    case "banned":
-      return {
-        state: "failed",
-        progress,
-        nextPollSeconds: 0,
-        error: taskError("content_policy", "permanent", task),
-      };
-    case "expired":
-      // Queue timeout: nothing was generated or billed; a new submission may succeed.
-      return {
-        state: "failed",
-        progress,
-        nextPollSeconds: 0,
-        error: taskError("task_expired", "transient", task),
-      };
-    case "cancelled":
-      return {
-        state: "failed",
-        progress,
-        nextPollSeconds: 0,
-        error: taskError("task_cancelled", "permanent", task),
-      };
-    default:
-      // running, unknown, or a status this client does not know: keep polling.
-      return {
-        state: "running",
-        progress: Math.min(progress, 99),
-        nextPollSeconds: left !== undefined && task.status === "running"
-          ? nextPollSeconds
-          : Math.min(30, 2 * 2 ** Math.max(0, pollCount)),
-      };
-  }
-}
-
 interface CallContext {
+  /** A POST is paid or state-changing: a failure after sending means it may have landed. */
   method: "GET" | "POST";
   path: string;
-  /** A paid or state-changing POST: a failure after sending means it may have landed. */
-  sent: boolean;
 }
 
 function mapEnvelopeError(
@@ -478,7 +219,7 @@ export function createTripoClient(opts: TripoClientOptions): TripoClient {
 
   return {
     async upload(bytes, contentType, filename) {
-      if (!tripoFileType(contentType)) {
+      if (!(contentType in FILE_TYPES)) {
         throw invalid(`unsupported upload content type ${contentType}`);
       }
       const form = new FormData();
@@ -487,7 +228,7 @@ export function createTripoClient(opts: TripoClientOptions): TripoClient {
         new Blob([bytes as Uint8Array<ArrayBuffer>], { type: contentType }),
         filename,
       );
-      const ctx: CallContext = { method: "POST", path: "/upload", sent: true };
+      const ctx: CallContext = { method: "POST", path: "/upload" };
       const data = await call(ctx, form) as { image_token?: unknown; file_token?: unknown };
       const token = data?.image_token ?? data?.file_token;
       if (typeof token !== "string" || !token) throw badData(ctx, "no image_token");
@@ -495,7 +236,7 @@ export function createTripoClient(opts: TripoClientOptions): TripoClient {
     },
 
     async createTask(body) {
-      const ctx: CallContext = { method: "POST", path: "/task", sent: true };
+      const ctx: CallContext = { method: "POST", path: "/task" };
       const data = await call(ctx, JSON.stringify(body), "application/json") as {
         task_id?: unknown;
       };
@@ -507,7 +248,6 @@ export function createTripoClient(opts: TripoClientOptions): TripoClient {
       const ctx: CallContext = {
         method: "GET",
         path: `/task/${encodeURIComponent(taskId)}`,
-        sent: false,
       };
       for (let attempt = 1;; attempt++) {
         try {

@@ -1,0 +1,241 @@
+// The local Supabase stand-in as one call: the database (bootstrap + every migration through the
+// Supabase CLI), the gateway with Storage, Auth and Realtime, the provider simulators and every
+// Edge Function in isolates of its own. `npm run dev` (localstack/main.ts), the tests and the
+// benchmark all start it through `startStack()`.
+import postgres from "postgres";
+import { createKeys, type StackKeys } from "./keys.ts";
+import {
+  createDatabase,
+  databaseExists,
+  migrate,
+  PROJECT_ROOT,
+  withDatabase,
+} from "./db/prepare.ts";
+import { resolveAdminUrl } from "./db/cluster.ts";
+import { type PgBouncer, startPgBouncer } from "./db/pgbouncer.ts";
+import { FunctionRunner, readFunctionConfig } from "./runtime/runner.ts";
+import { createGateway } from "./gateway.ts";
+import { createStorageHandler } from "./storage/mod.ts";
+import { createAuthHandler } from "./auth/mod.ts";
+import { createTripoSimulator } from "./simulators/tripo.ts";
+import { createOpenAISimulator } from "./simulators/openai.ts";
+import { PASSED_THROUGH, platformEnv, type ProjectKind } from "./platform_env.ts";
+
+// Local-only stand-in credentials for the simulators (not real keys).
+const SIM_TRIPO_KEY = "tsk_local_simulator";
+const SIM_OPENAI_KEY = "sk-local-simulator";
+
+export interface StackOptions {
+  /** Gateway port (0 = any free port). Default 54321, Supabase's own local API port. */
+  port?: number;
+  /** Database to use; migrations are applied to it. Default: SUPABASE_DB_URL, else `makeit3d_dev`. */
+  dbUrl?: string;
+  /** Skip bootstrap + migrations (the database is already prepared). */
+  skipMigrations?: boolean;
+  /** Folder for Storage object bytes. */
+  dataDir?: string;
+  /**
+   * Which project the functions find themselves in: `current` (new API keys, ES256 user tokens
+   * through the JWKS; the default) or `legacy` (JWT keys, HS256 user tokens).
+   */
+  project?: ProjectKind;
+  /** Retire every function isolate as soon as it is idle (the platform's EarlyDrop). */
+  earlyDrop?: boolean;
+  /** Wall clock of a function isolate (default 150 000 ms). */
+  wallClockMs?: number;
+  /** Extra or overriding environment for the functions (e.g. another simulator's URL). */
+  functionEnv?: Record<string, string>;
+  /**
+   * Stand-in for the pg_cron schedule of process-jobs (hosted: every 5 s through pg_net, with
+   * the secret key from Vault). 0 disables it. Default 5000 ms.
+   */
+  cronIntervalMs?: number;
+  /** Print function logs (default true). */
+  logFunctions?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface Stack {
+  url: string;
+  /** The direct database URL (migrations, stand-ins, tests). */
+  dbUrl: string;
+  /** The transaction pooler the functions reach the database through (SUPABASE_DB_URL). */
+  pooler: PgBouncer;
+  /** The pooler URL of the stack's database. */
+  poolerUrl: string;
+  project: ProjectKind;
+  keys: StackKeys;
+  /** The key the project's services call process-jobs with (what cron has in Vault). */
+  serviceKey: string;
+  tripoUrl: string;
+  openaiUrl: string;
+  outputsBucket: string;
+  functions: Map<string, FunctionRunner>;
+  /** The environment each function isolate gets. */
+  functionEnv: Record<string, string>;
+  /** Environment variables describing this stack for tests (STACK_*). */
+  testEnv(): Promise<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+function serve(port: number, handler: (req: Request) => Response | Promise<Response>) {
+  const server = Deno.serve(
+    {
+      hostname: "127.0.0.1",
+      port,
+      onListen: () => {},
+      onError: () => new Response(null, { status: 500 }),
+    },
+    handler,
+  );
+  return { server, port: server.addr.port, url: `http://127.0.0.1:${server.addr.port}` };
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const env = Deno.env.toObject();
+  const project = opts.project ?? "current";
+  let dbUrl = opts.dbUrl;
+  if (!dbUrl) {
+    // SUPABASE_DB_URL as given (an unreachable one stops here with one line naming it), else
+    // 5432 when it answers, else a private cluster of the stack's own.
+    const admin = (await resolveAdminUrl({ log })).adminUrl;
+    dbUrl = env.SUPABASE_DB_URL ?? withDatabase(admin, "makeit3d_dev");
+    if (!env.SUPABASE_DB_URL && !(await databaseExists(admin, "makeit3d_dev"))) {
+      await createDatabase(admin, "makeit3d_dev");
+    }
+  }
+  if (!opts.skipMigrations) await migrate(dbUrl);
+  // The functions reach the database as hosted functions reach Supavisor: through a pooler in
+  // transaction mode. Migrations, the stand-ins and the tests use the direct URL.
+  const pooler = await startPgBouncer({
+    upstreamUrl: withDatabase(dbUrl, "postgres"),
+    runDir: `${PROJECT_ROOT}.runs`,
+    log: (l) => log(`[pgbouncer] ${l}`),
+  });
+  const poolerUrl = pooler.url(decodeURIComponent(new URL(dbUrl).pathname.slice(1)));
+
+  // The gateway must know its own URL before the keys (issuer) exist: bind first.
+  let handler: (req: Request) => Promise<Response> = () =>
+    Promise.resolve(new Response("starting", { status: 503 }));
+  const gateway = serve(opts.port ?? 54321, (req) => handler(req));
+  const publicUrl = gateway.url;
+  const keys = await createKeys({
+    publicUrl,
+    jwtSecret: env.SUPABASE_JWT_SECRET,
+    userTokenAlg: project === "legacy" ? "HS256" : "ES256",
+  });
+
+  // Simulators build output URLs from their own origin, so bind first, then create them.
+  let tripoHandler: (req: Request) => Promise<Response> = () =>
+    Promise.resolve(new Response(null, { status: 503 }));
+  let openaiHandler = tripoHandler;
+  const tripo = serve(0, (req) => tripoHandler(req));
+  const openai = serve(0, (req) => openaiHandler(req));
+  const tripoSim = createTripoSimulator({ publicUrl: tripo.url });
+  const openaiSim = createOpenAISimulator({ publicUrl: openai.url });
+  tripoHandler = (req) => tripoSim.fetch(req);
+  openaiHandler = (req) => openaiSim.fetch(req);
+
+  const sql = postgres(dbUrl, { max: 10, onnotice: () => {} });
+  const dataDir = opts.dataDir ??
+    `${PROJECT_ROOT}.runs/storage-${new URL(dbUrl).pathname.slice(1)}`;
+  await Deno.mkdir(dataDir, { recursive: true });
+
+  const useRealTripo = Boolean(env.TRIPO_API_KEY);
+  const useRealOpenAI = Boolean(env.OPENAI_API_KEY);
+  const functionEnv: Record<string, string> = {
+    ...platformEnv(project, { url: publicUrl, keys, dbUrl: poolerUrl }),
+    TRIPO_API_KEY: useRealTripo ? env.TRIPO_API_KEY : SIM_TRIPO_KEY,
+    TRIPO_API_BASE_URL: env.TRIPO_API_BASE_URL ??
+      (useRealTripo ? "https://api.tripo3d.ai/v2/openapi" : `${tripo.url}/v2/openapi`),
+    OPENAI_API_KEY: useRealOpenAI ? env.OPENAI_API_KEY : SIM_OPENAI_KEY,
+    OPENAI_BASE_URL: env.OPENAI_BASE_URL ??
+      (useRealOpenAI ? "https://api.openai.com/v1" : `${openai.url}/v1`),
+  };
+  for (const name of PASSED_THROUGH) if (env[name]) functionEnv[name] = env[name];
+  // The simulators serve their own output files on loopback; allow exactly those.
+  functionEnv.PROVIDER_ASSET_HOSTS = [
+    env.PROVIDER_ASSET_HOSTS,
+    `127.0.0.1:${tripo.port}`,
+    `127.0.0.1:${openai.port}`,
+  ].filter(Boolean).join(",");
+  Object.assign(functionEnv, opts.functionEnv ?? {});
+  const outputsBucket = functionEnv.GENERATED_ASSETS_BUCKET ?? "generated-assets";
+  const serviceKey = project === "legacy" ? keys.serviceRoleKey : keys.secretKey;
+
+  const logFunctions = opts.logFunctions ?? true;
+  const runtime = { earlyDrop: opts.earlyDrop ?? false, wallClockMs: opts.wallClockMs };
+  const functions = new Map<string, FunctionRunner>();
+  for (const cfg of await readFunctionConfig()) {
+    functions.set(
+      cfg.name,
+      new FunctionRunner(cfg, functionEnv, runtime, (line) => {
+        if (logFunctions) log(`[${cfg.name}] ${line}`);
+      }),
+    );
+  }
+
+  const storage = createStorageHandler({ sql, keys, dataDir, publicUrl });
+  const auth = createAuthHandler({ sql, keys, publicUrl });
+  handler = createGateway({ keys, functions, storage, auth, log });
+  await Promise.all([...functions.values()].map((f) => f.ensureRunning()));
+
+  const cronMs = opts.cronIntervalMs ?? 5000;
+  const cron = cronMs > 0
+    ? setInterval(() => {
+      fetch(`${publicUrl}/functions/v1/process-jobs`, {
+        method: "POST",
+        headers: { apikey: serviceKey, "content-type": "application/json" },
+        body: JSON.stringify({ source: "cron" }),
+      }).then((r) => r.body?.cancel()).catch(() => {});
+    }, cronMs)
+    : undefined;
+
+  return {
+    url: publicUrl,
+    dbUrl,
+    pooler,
+    poolerUrl,
+    project,
+    keys,
+    serviceKey,
+    tripoUrl: tripo.url,
+    openaiUrl: openai.url,
+    outputsBucket,
+    functions,
+    functionEnv,
+    async testEnv() {
+      const { exportJWK } = await import("jose");
+      const priv = await exportJWK(keys.es256PrivateKey);
+      return {
+        STACK_URL: publicUrl,
+        STACK_PROJECT: project,
+        STACK_PUBLISHABLE_KEY: keys.publishableKey,
+        STACK_SECRET_KEY: keys.secretKey,
+        STACK_ANON_KEY: keys.anonKey,
+        STACK_SERVICE_ROLE_KEY: keys.serviceRoleKey,
+        STACK_JWT_SECRET: keys.jwtSecret,
+        STACK_JWKS: JSON.stringify(keys.jwks),
+        STACK_ES256_PRIVATE_JWK: JSON.stringify({ ...priv, kid: keys.es256Kid, alg: "ES256" }),
+        STACK_DB_URL: dbUrl,
+        STACK_POOLER_URL: poolerUrl,
+        STACK_TRIPO_URL: tripo.url,
+        STACK_OPENAI_URL: openai.url,
+        STACK_SERVICE_KEY: serviceKey,
+        STACK_OUTPUTS_BUCKET: outputsBucket,
+      };
+    },
+    async stop() {
+      if (cron) clearInterval(cron);
+      await Promise.all([...functions.values()].map((f) => f.stop()));
+      await Promise.all([
+        gateway.server.shutdown(),
+        tripo.server.shutdown(),
+        openai.server.shutdown(),
+      ]);
+      await sql.end({ timeout: 5 });
+      await pooler.stop();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+// The function runner keeps the Edge runtime's rules (SPEC §7): EdgeRuntime.waitUntil keeps an
+// isolate alive for its work; in EarlyDrop mode an isolate is retired once idle, so a timer set
+// after a response without waitUntil never runs; beforeunload comes before every shutdown; the
+// wall clock ends an isolate whose request never answers (504). A probe function
+// (fixtures/edge-probe) leaves a file behind when its work ran. No stack needed.
+import assert from "node:assert/strict";
+import { it } from "../_helpers/app.ts";
+import { FunctionRunner } from "../../localstack/runtime/runner.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+
+function probe(opts: { earlyDrop?: boolean; wallClockMs?: number } = {}) {
+  const lines: string[] = [];
+  const runner = new FunctionRunner(
+    {
+      name: "edge-probe",
+      verifyJwt: false,
+      entry: "tests/localstack/fixtures/edge-probe/index.ts",
+    },
+    {},
+    opts,
+    (l) => lines.push(l),
+  );
+  const call = async (route: string) => {
+    const res = await runner.fetch(`/edge-probe/${route}`, { method: "GET" });
+    return { status: res.status, body: await res.json() };
+  };
+  return { runner, call, lines };
+}
+
+async function until(cond: () => Promise<boolean>, what: string, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+it("runtime: a long-lived isolate serves many requests; timers after a response still run", async () => {
+  const dir = await Deno.makeTempDir();
+  const p = probe();
+  try {
+    const a = await p.call("whoami");
+    const b = await p.call("whoami");
+    assert.equal(a.body.isolate, b.body.isolate, "one isolate");
+    assert.equal(b.body.served, 2);
+    await p.call(`timer?file=${dir}/timer`);
+    await until(() => exists(`${dir}/timer`), "the timer's file");
+  } finally {
+    await p.runner.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+it("runtime: EarlyDrop retires an idle isolate; only waitUntil work survives the response", async () => {
+  const dir = await Deno.makeTempDir();
+  const p = probe({ earlyDrop: true });
+  try {
+    const a = await p.call("whoami");
+    const b = await p.call("whoami");
+    assert.notEqual(a.body.isolate, b.body.isolate, "every request meets a fresh isolate");
+    assert.equal(b.body.served, 1);
+    await p.call(`timer?file=${dir}/timer`);
+    await p.call(`wait?file=${dir}/wait`);
+    await until(() => exists(`${dir}/wait`), "the waitUntil work");
+    // The timer was due 300 ms after its response; its isolate was retired before that.
+    await sleep(600);
+    assert.equal(await exists(`${dir}/timer`), false, "a bare timer after the response is lost");
+  } finally {
+    await p.runner.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+it("runtime: beforeunload is dispatched before retirement and termination, with its reason", async () => {
+  const dir = await Deno.makeTempDir();
+  const drop = probe({ earlyDrop: true });
+  const kept = probe();
+  try {
+    await drop.call(`unload?file=${dir}/drop`);
+    await until(() => exists(`${dir}/drop`), "beforeunload on retirement");
+    assert.equal(await Deno.readTextFile(`${dir}/drop`), "EarlyDrop");
+    await kept.call(`unload?file=${dir}/kept`);
+    await kept.runner.stop();
+    assert.equal(await Deno.readTextFile(`${dir}/kept`), "TerminationRequested");
+  } finally {
+    await drop.runner.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+it("runtime: past the wall clock the isolate shuts down and the request gets a 504", async () => {
+  const dir = await Deno.makeTempDir();
+  const p = probe({ wallClockMs: 1_500 });
+  try {
+    await p.call(`unload?file=${dir}/wall`);
+    const r = await p.call("slow?ms=5000");
+    assert.equal(r.status, 504);
+    assert.equal(r.body.code, "WORKER_TIMEOUT");
+    assert.equal(await Deno.readTextFile(`${dir}/wall`), "WallClockTime");
+    // The next request boots a fresh isolate.
+    const again = await p.call("whoami");
+    assert.equal(again.status, 200);
+    assert.equal(again.body.served, 1);
+  } finally {
+    await p.runner.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
