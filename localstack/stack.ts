@@ -111,7 +111,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const pooler = await startPgBouncer({
     upstreamUrl: withDatabase(dbUrl, "postgres"),
     runDir: `${PROJECT_ROOT}.runs`,
-    log: (l) => log(`[pgbouncer] ${l}`),
+    log: (l) => {
+      if (opts.logFunctions ?? true) log(`[pgbouncer] ${l}`);
+    },
   });
   const poolerUrl = pooler.url(decodeURIComponent(new URL(dbUrl).pathname.slice(1)));
 

@@ -8,10 +8,12 @@ import {
   chaosTest,
   checkFailureReasons,
   checkOutputs,
+  extraWorkers,
   generate,
   inputKey,
   installLeaseAudit,
   kick,
+  kickProcess,
   leaseOverlaps,
   makePng,
   newAttribution,
@@ -222,35 +224,44 @@ chaosTest(
       }, 10_000);
       const held = await cs.sql<{ id: string; lease_token: string }[]>`
       select id, lease_token from public.jobs where id = any(${ids}::uuid[])`;
+      // Another invocation is running meanwhile (idle: both jobs are leased elsewhere).
+      const [other] = await extraWorkers(cs, 1);
+      await kickProcess(cs, other, false);
       // The platform shuts the isolate down (SIGTERM → beforeunload), mid-step.
       const runner = cs.stack.functions.get("process-jobs")!;
       const stopped = Date.now();
       const exited = runner.kill("SIGTERM");
       assert.ok(exited, "a process-jobs isolate was running");
-      await exited;
       sims.injector = null;
-      // Handed back before the isolate was gone: unleased and due now, not in 15 s.
-      const after = await cs.sql<{ lease_token: string | null; due: boolean }[]>`
-      select lease_token, run_at <= now() as due from public.jobs where id = any(${ids}::uuid[])`;
-      assert.deepEqual(after, [{ lease_token: null, due: true }, { lease_token: null, due: true }]);
-      // So the next invocation takes them at once.
-      await kick(cs);
+      // Handed back while the isolate shuts down: unleased and due now, not in 15 s.
+      const tokens = held.map((h) => h.lease_token);
+      await waitFor("the leases handed back", async () => {
+        const r = await cs.sql`select count(*)::int as n from public.jobs
+          where id = any(${ids}::uuid[]) and lease_token::text = any(${tokens})`;
+        return r[0].n === 0;
+      }, 5_000);
+      const released = Date.now();
+      // So the invocation that is running takes them on its next look.
       await waitFor("another invocation holds them", async () => {
         const r = await cs.sql`select count(*)::int as n from public.jobs
-        where id = any(${ids}::uuid[])
-          and (state <> 'running'
-               or (lease_token is not null
-                   and lease_token::text <> all(${held.map((h) => h.lease_token)})))`;
+          where id = any(${ids}::uuid[])
+            and (state <> 'running'
+                 or (lease_token is not null and lease_token::text <> all(${tokens})))`;
         return r[0].n === 2;
       }, 10_000);
-      const takeover = Date.now() - stopped;
+      const takeover = Date.now() - released;
       assert.ok(
-        takeover < 15_000,
-        `taken over after ${takeover} ms: that is the lease running out`,
+        Date.now() - stopped < 15_000,
+        `taken over ${Date.now() - stopped} ms after the shutdown: the lease ran out instead`,
       );
+      await exited;
       const rows = await waitTerminal(cs, ids, 60_000, 1_000);
       for (const r of rows) assert.equal(r.state, "succeeded", JSON.stringify(r));
-      console.log(`UNLOAD handed back 2 leases; taken over ${takeover} ms after the shutdown`);
+      console.log(
+        `UNLOAD handed back 2 leases ${released - stopped} ms after the shutdown; another ` +
+          `invocation took them ${takeover} ms later`,
+      );
+      await other.stop();
     } finally {
       await cs.stop();
       await sims.close();
