@@ -116,7 +116,10 @@ export async function replayMessages(
   return rows.reverse();
 }
 
-/** A row whose notification was too big to carry it. */
+/**
+ * A row whose notification was too big to carry it. The key's timestamp is passed as text:
+ * postgres.js would turn a timestamp parameter into a JS Date and lose the microseconds.
+ */
 export async function fetchMessage(
   sql: postgres.Sql,
   id: string,
@@ -125,7 +128,7 @@ export async function fetchMessage(
   const rows = await sql<StoredMessage[]>`
     select id, topic, event, private, payload::text as payload,
       encode(binary_payload, 'hex') as binary_payload
-    from realtime.messages where id = ${id} and inserted_at = ${insertedAt}::timestamp`;
+    from realtime.messages where id = ${id} and inserted_at = (${insertedAt}::text)::timestamp`;
   return rows[0] ?? null;
 }
 

@@ -93,6 +93,7 @@ export class Listener {
       ? (note as StoredMessage)
       : await fetchMessage(sql, note.id, note.inserted_at ?? "");
     if (m) this.#opts.onMessage(m);
+    else this.#opts.log(`message ${note.id} was gone before it could be read back`);
   }
 
   /** Sends a ping through the channel; one not heard back within `deadlineMs` means rebuild. */
