@@ -176,12 +176,13 @@ export async function join(conn: Connection, msg: Incoming): Promise<void> {
 /** The server's :confirm_token timer: at `exp` (at most 5 min away) the token is checked again. */
 function scheduleConfirm(conn: Connection, ch: Channel, exp: number): void {
   clearTimeout(ch.timer);
-  ch.timer = setTimeout(async () => {
+  ch.timer = setTimeout(() => {
     if (ch.closed) return;
-    const c = await confirmToken(conn.ctx.keys, ch.token);
-    if (ch.closed) return;
-    if (c.ok) scheduleConfirm(conn, ch, c.identity.exp);
-    else conn.shutdown(ch, shutdownMessage(c));
+    confirmToken(conn.ctx.keys, ch.token).then((c) => {
+      if (ch.closed) return;
+      if (c.ok) scheduleConfirm(conn, ch, c.identity.exp);
+      else conn.shutdown(ch, shutdownMessage(c));
+    }).catch((e) => conn.ctx.log(`token check of ${ch.topic} failed: ${e}`));
   }, confirmDelayMs(exp));
 }
 

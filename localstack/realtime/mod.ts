@@ -89,7 +89,12 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
 
   async function start(): Promise<void> {
     sql = connect(opts.dbUrl);
-    await ensurePartitions(sql);
+    await ensurePartitions(sql).catch((e) => {
+      throw new Error(
+        `realtime stand-in: ${e instanceof Error ? e.message : e} ` +
+          "(is localstack/db/bootstrap.sql applied? migrate() applies it)",
+      );
+    });
     upkeep = setInterval(() => {
       if (sql) ensurePartitions(sql).catch((e) => log(`PartitionCreationFailed: ${e}`));
     }, PARTITION_UPKEEP_MS);

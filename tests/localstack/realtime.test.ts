@@ -382,6 +382,14 @@ it("realtime: both serializers (vsn 1.0.0 objects, 2.0.0 arrays and binary broad
     assert.deepEqual(s2.got.map((m) => m.payload.from), ["v1", "db"]);
     assert.deepEqual(s1.got[1].meta, { id: s1.got[1].payload.id });
 
+    // realtime.send_binary: bytes for 2.0.0; a 1.0.0 socket cannot carry them and gets nothing.
+    await db().unsafe(`select realtime.send_binary('\\x0102ff', 'job', ${lit(sc.topic(user))})`);
+    await send(sc.topic(user), { from: "after" });
+    await until(() => s1.got.length === 3 && s2.got.length === 4, "the binary and the next one");
+    assert.ok(s2.got[2].payload instanceof ArrayBuffer);
+    assert.deepEqual([...new Uint8Array(s2.got[2].payload)], [1, 2, 255]);
+    assert.deepEqual(s1.got.map((m) => m.payload.from), ["v2", "db", "after"]);
+
     // What the clients actually sent, through the server's decoder.
     assert.ok(f1.every((f) => typeof f === "string" && !Array.isArray(JSON.parse(f))));
     const join1 = f1.map((f) => decodeFrame("1.0.0", f)).find((m) => m.event === "phx_join")!;
@@ -401,6 +409,27 @@ it("realtime: both serializers (vsn 1.0.0 objects, 2.0.0 arrays and binary broad
     assert.throws(() => decodeFrame("1.0.0", new Uint8Array([3, 0, 0, 0, 0, 0, 1])));
   } finally {
     await cleanup(v1, v2);
+    await sc.drop();
+  }
+});
+
+it("realtime: replay on join brings the last private messages since a time, marked replayed, then live ones", async () => {
+  const sc = await scope();
+  const user = await newUser("rt-replay");
+  const since = Date.now() - 1000;
+  for (let seq = 1; seq <= 3; seq++) await send(sc.topic(user), { seq });
+  const client = await tokenClient(user.token);
+  try {
+    const sub = join(client, sc.topic(user), { broadcast: { replay: { since, limit: 2 } } });
+    await subscribed(sub);
+    await until(() => sub.got.length === 2, "two replayed messages");
+    await send(sc.topic(user), { seq: 4 });
+    await until(() => sub.got.length === 3, "the live message");
+    assert.deepEqual(sub.got.map((m) => m.payload.seq), [2, 3, 4]);
+    assert.deepEqual(sub.got.map((m) => m.meta.replayed ?? false), [true, true, false]);
+    assert.equal(sub.got[0].meta.id, sub.got[0].payload.id);
+  } finally {
+    await cleanup(client);
     await sc.drop();
   }
 });
