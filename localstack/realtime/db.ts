@@ -44,11 +44,11 @@ export interface StoredMessage {
   binary_payload: string | null;
 }
 
-export function connect(dbUrl: string, max = 3): postgres.Sql {
+export function connect(dbUrl: string, applicationName: string, max = 3): postgres.Sql {
   return postgres(dbUrl, {
     max,
     onnotice: () => {},
-    connection: { application_name: "realtime-standin" },
+    connection: { application_name: applicationName },
   });
 }
 

@@ -28,6 +28,8 @@ export interface RealtimeOptions {
   joinErrorBackoffMs?: number;
   /** Liveness probe of the LISTEN connection (default 2000 ms). */
   listenerProbeMs?: number;
+  /** application_name of its database connections (default "realtime-standin"). */
+  applicationName?: string;
 }
 
 export interface Realtime {
@@ -50,6 +52,7 @@ const PARTITION_UPKEEP_MS = 60 * 60_000;
 /** Starts the stand-in; resolves once delivery from the database is listening. */
 export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
   const log = opts.log ?? (() => {});
+  const appName = opts.applicationName ?? "realtime-standin";
   const hub = new Hub();
   const sockets = new Set<Connection>();
   let sql: postgres.Sql | null = null;
@@ -88,7 +91,7 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
   }
 
   async function start(): Promise<void> {
-    sql = connect(opts.dbUrl);
+    sql = connect(opts.dbUrl, appName);
     await ensurePartitions(sql).catch((e) => {
       throw new Error(
         `realtime stand-in: ${e instanceof Error ? e.message : e} ` +
@@ -99,7 +102,7 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
       if (sql) ensurePartitions(sql).catch((e) => log(`PartitionCreationFailed: ${e}`));
     }, PARTITION_UPKEEP_MS);
     listener = new Listener({
-      connect: () => connect(opts.dbUrl, 1),
+      connect: () => connect(opts.dbUrl, appName, 1),
       onMessage: deliver,
       log,
       probeMs: opts.listenerProbeMs,

@@ -453,10 +453,13 @@ async function stackKeys(): Promise<StackKeys> {
 }
 
 async function ownRealtime(opts: { idleTimeoutMs?: number } = {}) {
+  const applicationName = `rt-test-${crypto.randomUUID().slice(0, 8)}`;
   const rt: Realtime = await createRealtime({
     dbUrl: stack.dbUrl,
     keys: await stackKeys(),
     idleTimeoutMs: opts.idleTimeoutMs,
+    applicationName,
+    listenerProbeMs: 500,
   });
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -464,6 +467,7 @@ async function ownRealtime(opts: { idleTimeoutMs?: number } = {}) {
   );
   return {
     rt,
+    applicationName,
     url: `http://127.0.0.1:${server.addr.port}`,
     async stop() {
       await rt.stop();
@@ -526,6 +530,33 @@ it("realtime: after a stand-in restart the client reconnects and rejoins by itse
     await send(sc.topic(user), { seq: 2 });
     await until(() => sub.got.length === 2, "a message after the restart");
     assert.deepEqual(sub.got.map((m) => m.payload.seq), [1, 2]);
+  } finally {
+    await cleanup(client);
+    await own.stop();
+    await sc.drop();
+  }
+});
+
+it("realtime: when its database connections are killed, delivery resumes by itself and sockets stay joined", async () => {
+  const own = await ownRealtime();
+  const sc = await scope();
+  const user = await newUser("rt-dbkill");
+  const client = await tokenClient(user.token, {}, own.url);
+  try {
+    const sub = join(client, sc.topic(user));
+    await subscribed(sub);
+    const killed = await db()`
+      select pg_terminate_backend(pid) from pg_stat_activity
+      where datname = current_database() and application_name = ${own.applicationName}`;
+    assert.ok(killed.length >= 1, "the LISTEN connection was there to kill");
+    // What is written while it is reconnecting is lost, as with the server's temporary slot:
+    // keep sending until one arrives.
+    for (let seq = 1; sub.got.length === 0; seq++) {
+      if (seq > 60) throw new Error("no delivery after the connections were killed");
+      await send(sc.topic(user), { seq });
+      await sleep(250);
+    }
+    assert.deepEqual(sub.statuses, ["SUBSCRIBED"], "the socket and channel were never touched");
   } finally {
     await cleanup(client);
     await own.stop();
