@@ -262,9 +262,6 @@ it("realtime: an expired token cannot join; a joined channel is closed when its 
     assert.equal(sub.system[0].extension, "system");
     assert.equal(sub.system[0].status, "error");
     assert.match(sub.system[0].message, /^Token has expired \d+ seconds ago$/);
-    await send(sc.topic(user), { seq: 1 });
-    await sleep(300);
-    assert.equal(sub.got.length, 0, "nothing after the close");
   } finally {
     await cleanup(c1, c2);
     await sc.drop();
