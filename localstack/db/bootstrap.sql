@@ -1,5 +1,6 @@
 -- What Supabase's Postgres image provides before any project migration runs: roles, the
--- `auth` and `storage` schemas with the helpers policies use, and the `extensions` schema.
+-- `auth`, `storage` and `realtime` schemas with the helpers policies use, and the `extensions`
+-- schema; at the end, `realtime_standin`, which is the Realtime stand-in's own and not Supabase's.
 -- Local stand-in only (never part of supabase/migrations). Idempotent: safe to apply twice.
 
 do $$
