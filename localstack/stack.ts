@@ -17,6 +17,7 @@ import { FunctionRunner, readFunctionConfig } from "./runtime/runner.ts";
 import { createGateway } from "./gateway.ts";
 import { createStorageHandler } from "./storage/mod.ts";
 import { createAuthHandler } from "./auth/mod.ts";
+import { createRealtime, type Realtime } from "./realtime/mod.ts";
 import { createTripoSimulator } from "./simulators/tripo.ts";
 import { createOpenAISimulator } from "./simulators/openai.ts";
 import { PASSED_THROUGH, platformEnv, type ProjectKind } from "./platform_env.ts";
@@ -71,6 +72,8 @@ export interface Stack {
   openaiUrl: string;
   outputsBucket: string;
   functions: Map<string, FunctionRunner>;
+  /** The Realtime stand-in (`restart()` cuts every socket, as a crash would). */
+  realtime: Realtime;
   /** The environment each function isolate gets. */
   functionEnv: Record<string, string>;
   /** Environment variables describing this stack for tests (STACK_*). */
@@ -180,7 +183,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
   const storage = createStorageHandler({ sql, keys, dataDir, publicUrl });
   const auth = createAuthHandler({ sql, keys, publicUrl });
-  handler = createGateway({ keys, functions, storage, auth, log });
+  const realtime = await createRealtime({ dbUrl, keys, log: (l) => log(`[realtime] ${l}`) });
+  handler = createGateway({ keys, functions, storage, auth, realtime: realtime.handler, log });
   await Promise.all([...functions.values()].map((f) => f.ensureRunning()));
 
   const cronMs = opts.cronIntervalMs ?? 5000;
@@ -206,6 +210,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     openaiUrl: openai.url,
     outputsBucket,
     functions,
+    realtime,
     functionEnv,
     async testEnv() {
       const { exportJWK } = await import("jose");
@@ -231,6 +236,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     async stop() {
       if (cron) clearInterval(cron);
       await Promise.all([...functions.values()].map((f) => f.stop()));
+      await realtime.stop();
       await Promise.all([
         gateway.server.shutdown(),
         tripo.server.shutdown(),
