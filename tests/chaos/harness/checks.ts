@@ -169,3 +169,61 @@ export async function tripoMark(sims: Sims): Promise<number> {
   )).json();
   return r.last ?? 0;
 }
+
+/**
+ * The credit invariants after a run (SPEC §11): every account is what its ledger says; no job
+ * was charged or released twice; every job that ended and held credits settled them exactly once
+ * (charged if it succeeded, released otherwise); no reservation of an ended job is still held;
+ * nothing went below zero. Returns how many jobs held credits.
+ */
+export async function checkCredits(cs: ChaosStack): Promise<number> {
+  const problems: string[] = [];
+  const accounts = await cs.sql<{ user_id: string; ok: boolean; available: number }[]>`
+    select a.user_id,
+      a.granted = coalesce(sum(l.amount) filter (where l.entry = 'grant'), 0)
+      and a.charged = coalesce(sum(l.amount) filter (where l.entry = 'charge'), 0)
+      and a.reserved = coalesce(sum(l.amount) filter (where l.entry = 'reserve'), 0)
+        - coalesce(sum(l.amount) filter (where l.entry in ('charge', 'release')), 0) as ok,
+      a.granted - a.charged - a.reserved as available
+    from public.credit_accounts a left join public.credit_ledger l on l.user_id = a.user_id
+    group by a.user_id, a.granted, a.charged, a.reserved`;
+  for (const a of accounts) {
+    if (!a.ok) problems.push(`account ${a.user_id} differs from its ledger`);
+    if (a.available < 0) problems.push(`account ${a.user_id} below zero`);
+  }
+  const jobs = await cs.sql<{ id: string; state: string; ends: string[]; reserves: number }[]>`
+    select j.id, j.state,
+      coalesce(array_agg(l.entry order by l.id) filter (where l.entry in ('charge', 'release')), '{}') as ends,
+      count(*) filter (where l.entry = 'reserve')::int as reserves
+    from public.jobs j join public.credit_ledger l on l.job_id = j.id
+    group by j.id, j.state`;
+  for (const j of jobs) {
+    if (j.reserves !== 1) problems.push(`job ${j.id}: ${j.reserves} reservations`);
+    const terminal = ["succeeded", "failed", "cancelled"].includes(j.state);
+    if (j.ends.length > 1) problems.push(`job ${j.id}: settled ${j.ends.join(", ")}`);
+    if (terminal && j.ends.length === 0) {
+      problems.push(`job ${j.id} ${j.state} still holds credits`);
+    }
+    if (!terminal && j.ends.length) problems.push(`job ${j.id} ${j.state} settled early`);
+    const want = j.state === "succeeded" ? "charge" : "release";
+    if (terminal && j.ends[0] && j.ends[0] !== want) {
+      problems.push(`job ${j.id} ${j.state} was ${j.ends[0]}d`);
+    }
+  }
+  if (problems.length) throw new Error(`credit problems:\n  ${problems.slice(0, 10).join("\n  ")}`);
+  return jobs.length;
+}
+
+/** Sets prices through SQL (the stack's own database) and grants `amount` to each user. */
+export async function priceAndFund(
+  cs: ChaosStack,
+  prices: Record<string, number>,
+  users: string[],
+  amount: number,
+): Promise<void> {
+  await cs.sql`select bff.set_credit_prices(${cs.sql.json(prices)})`;
+  for (const u of users) {
+    await cs
+      .sql`select * from bff.grant_credits(${u}::uuid, ${amount}, 'chaos', ${`chaos-${crypto.randomUUID()}`})`;
+  }
+}
