@@ -962,8 +962,9 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     if (req.method === "POST" && url.pathname === `${BASE}/task`) {
       bodyText = await req.text();
       try {
-        const t = JSON.parse(bodyText)?.type;
-        if (typeof t === "string") taskType = t;
+        const parsed = JSON.parse(bodyText);
+        entry.body = summarize(parsed);
+        if (typeof parsed?.type === "string") taskType = parsed.type;
       } catch {
         // malformed: createTask answers 1003
       }
