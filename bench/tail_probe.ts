@@ -1,0 +1,123 @@
+// Instruments for the busy-worker tail (sections/busy_tail.ts):
+// - a loop monitor in the main isolate (the gateway, Storage, Auth and, by default, the
+//   simulators share its event loop): a 2 ms timer whose lateness is the time the loop could
+//   not run anything else; stalls ≥ STALL_MS are kept with their start, and a drop of the heap
+//   between two ticks marks a major GC within the stall;
+// - a sampler of pg_stat_activity wait events of this database's active backends;
+// - CPU time (utime + stime) of named processes and threads, and of the whole machine.
+import type postgres from "postgres";
+import { cpuMs, machineCpuMs, pidsNamed, ticksPerSecond } from "./proc.ts";
+
+const TICK_MS = 2;
+export const STALL_MS = 10;
+
+export interface Stall {
+  at: number; // epoch ms when the loop stopped running
+  ms: number;
+  gc: boolean;
+}
+
+export function startLoopMonitor() {
+  const stalls: Stall[] = [];
+  let lateTotal = 0;
+  let last = performance.timeOrigin + performance.now();
+  let heap = Deno.memoryUsage().heapUsed;
+  const timer = setInterval(() => {
+    const now = performance.timeOrigin + performance.now();
+    const late = now - last - TICK_MS;
+    const h = Deno.memoryUsage().heapUsed;
+    if (late > 0) lateTotal += late;
+    if (late >= STALL_MS) stalls.push({ at: last + TICK_MS, ms: late, gc: h < heap - 8 * 2 ** 20 });
+    heap = h;
+    last = now;
+  }, TICK_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      return { stalls, lateMs: lateTotal };
+    },
+  };
+}
+
+/** Whether [start, start+ms] overlaps a stall. */
+export function overlapsStall(stalls: Stall[], start: number, ms: number): boolean {
+  return stalls.some((s) => s.at < start + ms && s.at + s.ms > start);
+}
+
+export function startWaitSampler(sql: postgres.Sql, everyMs = 20) {
+  const counts: Record<string, number> = {};
+  let samples = 0;
+  let active = 0;
+  let running = true;
+  const done = (async () => {
+    while (running) {
+      const rows = await sql<{ w: string }[]>`
+        select coalesce(wait_event_type || ':' || wait_event, 'CPU') as w
+        from pg_stat_activity
+        where datname = current_database() and state = 'active' and pid <> pg_backend_pid()`
+        .catch(() => []);
+      samples++;
+      active += rows.length;
+      for (const r of rows) counts[r.w] = (counts[r.w] ?? 0) + 1;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await done;
+      return { samples, meanActive: active / Math.max(1, samples), counts };
+    },
+  };
+}
+
+/** A thread of a process: `${pid}/${tid}`; or a process: pid. */
+export type CpuTarget = number | number[] | string;
+
+function targetMs(t: CpuTarget): number {
+  if (typeof t === "string") {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${t.replace("/", "/task/")}/stat`);
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return ((Number(f[11]) + Number(f[12])) * 1000) / ticksPerSecond();
+    } catch {
+      return NaN;
+    }
+  }
+  const pids = Array.isArray(t) ? t : [t];
+  return pids.reduce((sum, p) => sum + (cpuMs(p) || 0), 0);
+}
+
+/**
+ * CPU of each target and of the machine between this call and the returned stop(), as cores'
+ * worth (CPU ms / wall ms). Targets named in `nested` are part of another target and are not
+ * added up into "everything else on the machine".
+ */
+export function cpuWindow(targets: () => Record<string, CpuTarget>, nested: string[] = []) {
+  const t0 = targets();
+  const before = Object.fromEntries(Object.entries(t0).map(([k, t]) => [k, targetMs(t)]));
+  // Postgres backends come and go: those alive at the end, counted from 0 if new.
+  const pg0 = new Map(pidsNamed("postgres").map((p) => [p, cpuMs(p)]));
+  const m0 = machineCpuMs();
+  const w0 = performance.now();
+  return () => {
+    const wallMs = performance.now() - w0;
+    const m1 = machineCpuMs();
+    const t1 = targets();
+    const out: Record<string, number> = {};
+    for (const [k, t] of Object.entries(t1)) out[k] = targetMs(t) - (before[k] ?? 0);
+    let pg = 0;
+    for (const p of pidsNamed("postgres")) pg += (cpuMs(p) || 0) - (pg0.get(p) ?? 0);
+    out["postgres (all backends)"] = pg;
+    const ours = Object.entries(out).filter(([k]) => !nested.includes(k))
+      .reduce((a, [, b]) => a + (Number.isFinite(b) ? b : 0), 0);
+    const busy = m1.busy - m0.busy;
+    out["everything else on the machine"] = Math.max(0, busy - ours);
+    return {
+      wallMs,
+      machineBusyShare: busy / Math.max(1, m1.total - m0.total),
+      /** Cores' worth of CPU each used over the window. */
+      cores: Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v / wallMs])),
+    };
+  };
+}
