@@ -172,9 +172,17 @@ export class BenchContext {
   /** Ends every non-terminal job except the cap fillers. */
   async cancelOpenJobs(): Promise<void> {
     await this.sql`
-      update public.jobs set state = 'cancelled', error_code = 'bench', finished_at = now(),
+      update public.jobs set state = 'cancelled', error_code = 'cancelled', finished_at = now(),
         lease_token = null, lease_expires_at = null
       where state in ('queued', 'running') and provider_task_id is distinct from 'bench-filler'`;
+  }
+
+  /** Ends the non-terminal jobs whose client task id starts with `prefix`. */
+  async cancelJobsLike(prefix: string): Promise<void> {
+    await this.sql`
+      update public.jobs set state = 'cancelled', error_code = 'cancelled', finished_at = now(),
+        lease_token = null, lease_expires_at = null
+      where state in ('queued', 'running') and client_task_id like ${`${prefix}%`}`;
   }
 
   /**

@@ -9,7 +9,7 @@ export async function enqueueTextToModel(
   taskId: string,
   prompt: string,
 ): Promise<string> {
-  const request = { tripo_type: "text_to_model", params: { prompt }, inputs: [] };
+  const request = { op: "tripo_task", tripo_type: "text_to_model", params: { prompt }, inputs: [] };
   const [r] = await sql<{ job_id: string }[]>`
     select job_id from bff.enqueue_job(${user}::uuid, 'text_to_model', 'tripo', ${taskId},
       ${sql.json(request)}, ${`body:${taskId}`}, 'h', 'model', 100000, 100000, 1,

@@ -91,24 +91,23 @@ function targetMs(t: CpuTarget): number {
 /**
  * CPU of each target and of the machine between this call and the returned stop(), as cores'
  * worth (CPU ms / wall ms). Targets named in `nested` are part of another target and are not
- * added up into "everything else on the machine".
+ * added up into "everything else on the machine". Postgres processes are grouped by the
+ * classifier given to stop() (backends come and go: a new one counts from 0).
  */
 export function cpuWindow(targets: () => Record<string, CpuTarget>, nested: string[] = []) {
-  const t0 = targets();
-  const before = Object.fromEntries(Object.entries(t0).map(([k, t]) => [k, targetMs(t)]));
-  // Postgres backends come and go: those alive at the end, counted from 0 if new.
+  const before = Object.fromEntries(Object.entries(targets()).map(([k, t]) => [k, targetMs(t)]));
   const pg0 = new Map(pidsNamed("postgres").map((p) => [p, cpuMs(p)]));
   const m0 = machineCpuMs();
   const w0 = performance.now();
-  return () => {
+  return (pgGroup: (pid: number) => string) => {
     const wallMs = performance.now() - w0;
     const m1 = machineCpuMs();
-    const t1 = targets();
     const out: Record<string, number> = {};
-    for (const [k, t] of Object.entries(t1)) out[k] = targetMs(t) - (before[k] ?? 0);
-    let pg = 0;
-    for (const p of pidsNamed("postgres")) pg += (cpuMs(p) || 0) - (pg0.get(p) ?? 0);
-    out["postgres (all backends)"] = pg;
+    for (const [k, t] of Object.entries(targets())) out[k] = targetMs(t) - (before[k] ?? 0);
+    for (const p of pidsNamed("postgres")) {
+      const g = pgGroup(p);
+      out[g] = (out[g] ?? 0) + (cpuMs(p) || 0) - (pg0.get(p) ?? 0);
+    }
     const ours = Object.entries(out).filter(([k]) => !nested.includes(k))
       .reduce((a, [, b]) => a + (Number.isFinite(b) ? b : 0), 0);
     const busy = m1.busy - m0.busy;
@@ -119,5 +118,18 @@ export function cpuWindow(targets: () => Record<string, CpuTarget>, nested: stri
       /** Cores' worth of CPU each used over the window. */
       cores: Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v / wallMs])),
     };
+  };
+}
+
+/** Groups postgres pids: this database's backends, server processes, other databases. */
+export async function pgGrouper(sql: postgres.Sql): Promise<(pid: number) => string> {
+  const rows = await sql<{ pid: number; datname: string | null; ours: boolean }[]>`
+    select pid, datname, datname = current_database() as ours from pg_stat_activity`;
+  const by = new Map(rows.map((r) => [r.pid, r]));
+  return (pid) => {
+    const r = by.get(pid);
+    if (r?.ours) return "postgres, this database's backends";
+    if (r && r.datname === null) return "postgres, server processes (WAL writer, checkpointer, …)";
+    return "postgres, other databases (other work on the machine)";
   };
 }

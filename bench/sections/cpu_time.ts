@@ -12,7 +12,7 @@ import { enqueueTextToModel } from "../jobs.ts";
 import { cpuMs, ticksPerSecond } from "../proc.ts";
 import { fmt, round, sleep } from "../stats.ts";
 
-const POSTS = 1000;
+const POSTS = 500;
 const JOBS = 10;
 
 export const cpuTime: Section = {

@@ -72,7 +72,12 @@ export const postBreakdown: Section = {
     const pooled = postgres(h.stack.poolerUrl, poolOptions(1));
     const dbOnly = { enqueue_job: [] as number[], floor_insert: [] as number[] };
     try {
-      const request = { tripo_type: "text_to_model", params: { prompt: "db" }, inputs: [] };
+      const request = {
+        op: "tripo_task",
+        tripo_type: "text_to_model",
+        params: { prompt: "db" },
+        inputs: [],
+      };
       for (let i = 0; i < 500; i++) {
         const user = ctx.users[i % USERS];
         let t = performance.now();
