@@ -133,3 +133,29 @@ export async function pgGrouper(sql: postgres.Sql): Promise<(pid: number) => str
     return "postgres, other databases (other work on the machine)";
   };
 }
+
+/** Run-queue wait of a thread (`pid/tid`) from /proc/<pid>/task/<tid>/schedstat, in ms. */
+function waitMs(thread: string): number {
+  try {
+    const [, wait] = Deno.readTextFileSync(`/proc/${thread.replace("/", "/task/")}/schedstat`)
+      .trim().split(" ").map(Number);
+    return wait / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * How long each thread was runnable but waiting for a core (the kernel's schedstat) between
+ * this call and stop(), in ms per second of wall time: CPU contention, measured.
+ */
+export function runQueueWindow(threads: Record<string, string>) {
+  const w0 = performance.now();
+  const before = Object.fromEntries(Object.entries(threads).map(([k, t]) => [k, waitMs(t)]));
+  return () => {
+    const wall = performance.now() - w0;
+    return Object.fromEntries(
+      Object.entries(threads).map(([k, t]) => [k, ((waitMs(t) - before[k]) / wall) * 1000]),
+    );
+  };
+}

@@ -22,12 +22,13 @@ import {
   cpuWindow,
   overlapsStall,
   pgGrouper,
+  runQueueWindow,
   type Stall,
   startLoopMonitor,
   startWaitSampler,
 } from "../tail_probe.ts";
 
-const ROUNDS = 3;
+const ROUNDS = 4;
 const REQUESTS = 200;
 const CONCURRENCY = 16;
 const FEED_PER_S = 5;
@@ -45,6 +46,8 @@ interface Block {
   busyShare: number;
   waits: Record<string, number>;
   waitSamples: number;
+  /** ms per s each main thread waited for a core. */
+  runQueue: Record<string, number>;
   work: Record<string, number>;
   wakeUps: number;
 }
@@ -130,6 +133,13 @@ async function block(
     "floor": floorPid,
     "pgbouncer": poolerPid || [],
   }), ["gateway loop (bench main thread)"]);
+  const gen = s.functions.get(FN)!.pid ?? 0;
+  const queued = runQueueWindow({
+    "gateway loop": `${Deno.pid}/${Deno.pid}`,
+    "generation isolate": `${gen}/${gen}`,
+    "process-jobs isolate": `${pj.pid}/${pj.pid}`,
+    "floor": `${floorPid}/${floorPid}`,
+  });
   const monitor = startLoopMonitor();
   const waits = startWaitSampler(ctx.sql);
   const t0 = Date.now();
@@ -144,6 +154,7 @@ async function block(
   });
   const t1 = Date.now();
   const c = cpu(await pgGrouper(ctx.sql));
+  const runQueue = queued();
   const loop = monitor.stop();
   const w = await waits.stop();
   // A block whose answers are not 202s measured something else (e.g. refused tokens).
@@ -162,6 +173,7 @@ async function block(
     busyShare: c.machineBusyShare,
     waits: w.counts,
     waitSamples: w.samples,
+    runQueue,
     work: await workDone(h, ctx.sql, t0, t1),
     wakeUps: pj.dead ? NaN : pj.dispatched - wake0,
   };
@@ -214,20 +226,17 @@ function summarize(
         if (overlapsStall(b.stalls, b.startedAt[i], ms)) slowInStall++;
       });
     }
-    const cores: Record<string, number> = {};
-    for (const b of bs) {
-      for (const [k, v] of Object.entries(b.cores)) {
-        cores[k] = (cores[k] ?? 0) + (v * b.wallMs) / wall;
+    // Per-second figures, weighted by each block's wall time.
+    const perWall = (pick: (b: Block) => Record<string, number>, perSecond: boolean) => {
+      const out: Record<string, number> = {};
+      for (const b of bs) {
+        for (const [k, v] of Object.entries(pick(b))) {
+          out[k] = (out[k] ?? 0) + (perSecond ? (v / wall) * 1000 : (v * b.wallMs) / wall);
+        }
       }
-    }
-    const waits: Record<string, number> = {};
-    let samples = 0;
-    for (const b of bs) {
-      samples += b.waitSamples;
-      for (const [k, v] of Object.entries(b.waits)) waits[k] = (waits[k] ?? 0) + v;
-    }
-    const work: Record<string, number> = {};
-    for (const b of bs) for (const [k, v] of Object.entries(b.work)) work[k] = (work[k] ?? 0) + v;
+      return mapR(out);
+    };
+    const samples = bs.reduce((a, b) => a + b.waitSamples, 0);
     perTarget[t] = {
       wall_ms: round(wall),
       slow_requests: slow,
@@ -238,40 +247,50 @@ function summarize(
       stall_max_ms: round(Math.max(0, ...stalls.map((s) => s.ms))),
       stalls_with_gc: stalls.filter((s) => s.gc).length,
       machine_busy_share: round(bs.reduce((a, b) => a + b.busyShare * b.wallMs, 0) / wall),
-      cores: mapR(cores),
-      db_active_backends_per_sample: mapR(
-        Object.fromEntries(Object.entries(waits).map(([k, v]) => [k, v / samples])),
-      ),
-      work_per_s: mapR(
-        Object.fromEntries(Object.entries(work).map(([k, v]) => [k, (v / wall) * 1000])),
-      ),
+      cores: perWall((b) => b.cores, false),
+      run_queue_wait_ms_per_s: perWall((b) => b.runQueue, false),
+      db_active_backends_per_sample: mapR(sumOf(bs.map((b) => b.waits), 1 / samples)),
+      work_per_s: perWall((b) => b.work, true),
       wake_ups_per_s: round((bs.reduce((a, b) => a + b.wakeUps, 0) / wall) * 1000),
     };
   }
   json.per_target = perTarget;
-  const g = perTarget.gateway as Record<string, number & Record<string, number>>;
+  type Fig = Record<string, number & Record<string, number>>;
+  const g = perTarget.gateway as Fig;
+  const d = perTarget.direct as Fig;
+  const f = perTarget.floor as Fig;
   const top = (o: Record<string, number>, n: number, unit = "") =>
     Object.entries(o).sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) =>
       `${k} ${fmt(v)}${unit}`
     ).join(", ");
   ctx.report.info(
-    `busy tail, where it comes from (${label}; gateway blocks)`,
-    `slow POSTs (> floor p99) overlapping a main-loop stall ≥ 10 ms: ${g.slow_overlapping_a_stall} of ` +
-      `${g.slow_requests}; stalls ${g.stalls} (max ${
-        fmt(g.stall_max_ms, " ms")
-      }, ${g.stalls_with_gc} with a GC), ` +
-      `loop late ${fmt(g.loop_late_ms_per_s, " ms")} per s; cores used: ${
-        top(g.cores, 5)
-      }; machine busy ` +
-      `${fmt(g.machine_busy_share * 100)}%`,
-    `work per s: ${top(g.work_per_s, 7)}; wake-ups ${
-      fmt(g.wake_ups_per_s)
-    }/s; DB active backends: ${
-      top(g.db_active_backends_per_sample, 3)
-    }; suspects' cost on one thread: ${top(costs, 3, " ms")}`,
+    `busy tail (${label}): slow gateway POSTs vs main-loop stalls`,
+    `${g.slow_overlapping_a_stall} of ${g.slow_requests} POSTs slower than the floor's p99 ` +
+      `overlapped a stall ≥ 10 ms; ${g.stalls} stalls, max ${fmt(g.stall_max_ms, " ms")}, ` +
+      `${g.stalls_with_gc} with a major GC; loop late ${fmt(g.loop_late_ms_per_s, " ms")}/s`,
+    `direct blocks: ${d.slow_overlapping_a_stall} of ${d.slow_requests}; suspects' cost on ` +
+      `one thread: ${top(costs, 3, " ms")}`,
+    "diagnostic",
+  );
+  ctx.report.info(
+    `busy tail (${label}): CPU in the gateway blocks`,
+    `machine busy ${fmt(g.machine_busy_share * 100)}%; cores: ${top(g.cores, 6)}`,
+    `waiting for a core (ms/s): ${top(g.run_queue_wait_ms_per_s, 3)} (floor thread in the ` +
+      `floor blocks ${fmt(f.run_queue_wait_ms_per_s.floor)}, generation isolate in the direct ` +
+      `blocks ${fmt(d.run_queue_wait_ms_per_s["generation isolate"])}); work/s: ${
+        top(g.work_per_s, 4)
+      }; wake-ups ${fmt(g.wake_ups_per_s)}/s; DB backends: ${
+        top(g.db_active_backends_per_sample, 3)
+      }`,
     "diagnostic",
   );
   ctx.report.set(`busy_tail_${variant}`, json);
+}
+
+function sumOf(list: Record<string, number>[], scale: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const o of list) for (const [k, v] of Object.entries(o)) out[k] = (out[k] ?? 0) + v * scale;
+  return out;
 }
 
 function mapR(o: Record<string, number>): Record<string, number> {

@@ -9,7 +9,8 @@
 //   step and the poll → download → Storage → complete step are told apart.
 import { type BenchContext, FN, type Section } from "../context.ts";
 import { enqueueTextToModel } from "../jobs.ts";
-import { cpuMs, ticksPerSecond } from "../proc.ts";
+import { PROJECT_ROOT } from "../../localstack/db/prepare.ts";
+import { cpuMs, serveProcess, ticksPerSecond } from "../proc.ts";
 import { fmt, round, sleep } from "../stats.ts";
 
 const POSTS = 500;
@@ -23,16 +24,30 @@ export const cpuTime: Section = {
     await ctx.fillTripoCap();
     const gen = h.stack.functions.get(FN)!;
     const floor = await ctx.floor();
+    // A copy of the function whose wake-ups go to a no-op server: the share of the nudge.
+    const noop = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      () => new Response(null, { status: 202 }),
+    );
+    const copy = await serveProcess(`${PROJECT_ROOT}supabase/functions/${FN}/index.ts`, {
+      ...h.stack.functionEnv,
+      SUPABASE_URL: `http://127.0.0.1:${noop.addr.port}`,
+    });
+    ctx.defer(async () => {
+      await copy.stop();
+      await noop.shutdown().catch(() => {});
+    });
     const perPost: Record<string, number> = {};
     for (
       const [name, url, pid] of [
         ["function", h.fnUrl(FN), () => gen.pid!],
+        ["no_nudge", `http://127.0.0.1:${copy.port}/${FN}`, () => copy.pid],
         ["floor", await ctx.floorUrl(), () => floor.pid],
       ] as const
     ) {
       await ctx.runLoad({
         url,
-        requests: 200,
+        requests: 100,
         concurrency: 1,
         tokens: h.tokens,
         prefix: `cw-${name}`,
@@ -55,6 +70,8 @@ export const cpuTime: Section = {
       perPost[name] = (cpuMs(p) - c0) / POSTS;
       await ctx.cancelOpenJobs();
     }
+    await copy.stop();
+    await noop.shutdown();
     await ctx.clearTripoCap();
 
     // A new isolate, so no long-lived loop (kicked by the POSTs' wake-ups) runs beside the
@@ -105,8 +122,8 @@ export const cpuTime: Section = {
     ctx.report.info(
       `CPU per generation POST, c1 (${POSTS} through the gateway; isolate utime+stime)`,
       `${fmt(perPost.function, " ms")}`,
-      `floor ${fmt(perPost.floor, " ms")} (${fmt(perPost.function / perPost.floor)}×); ` +
-        `Edge limit 2,000 ms`,
+      `floor ${fmt(perPost.floor, " ms")} (${fmt(perPost.function / perPost.floor)}×); a copy ` +
+        `whose wake-ups go to a no-op server ${fmt(perPost.no_nudge, " ms")}; Edge limit 2,000 ms`,
     );
     ctx.report.info(
       `CPU per process-jobs step, c1 (${JOBS} text-to-model jobs, ${steps} steps, 64 KiB GLB)`,
@@ -117,6 +134,7 @@ export const cpuTime: Section = {
     ctx.report.set("cpu_ms", {
       per_post: round(perPost.function),
       per_post_floor: round(perPost.floor),
+      per_post_no_nudge: round(perPost.no_nudge),
       per_step: round(perStep),
       per_job_submit: round(sum(submit) / JOBS),
       per_job_complete: round(sum(complete) / JOBS),
