@@ -39,6 +39,7 @@ export function pipeline(mode: "normal" | "early_drop"): Section {
       await fetch(`${h.stack.tripoUrl}/__sim/reset`, { method: "POST", body: '{"scope":"log"}' })
         .then((r) => r.body?.cancel());
       const n = settings.submitJobs;
+      const boots0 = [...h.stack.functions.values()].map((f) => f.generation);
       const tag = `sub${mode === "normal" ? "n" : "e"}`;
       const runMsOf = (i: number) => 1000 + ((i * 7919) % 4000);
       const jobs: Sent[] = [];
@@ -101,14 +102,20 @@ export function pipeline(mode: "normal" | "early_drop"): Section {
         doneToDb.push(row.finished_at.getTime() - (sub + j.runMs));
         if (j.apiDone !== undefined) doneToApi.push(j.apiDone - (sub + j.runMs));
       }
-      if (mode === "early_drop") await h.quiesceWorker();
+      const boots = [...h.stack.functions.values()]
+        .reduce((a, f, i) => a + f.generation - boots0[i], 0);
+      if (mode === "early_drop") {
+        await h.quiesceWorker();
+        // Its process-jobs would take later sections' jobs from the main stack's.
+        await h.pauseWorker();
+      }
       const p = (v: number[], q: number) => percentile(v, q);
       const label = mode === "normal" ? "" : ", EarlyDrop";
       const notOk = failed ? ` (${failed} jobs not succeeded)` : "";
       ctx.report.row(
         `enqueue → Tripo POST /task (${toSubmit.length} jobs, ${PER_SECOND}/s${label}): p50 / p99`,
         `${fmt(p(toSubmit, 50), " ms")} / ${fmt(p(toSubmit, 99), " ms")}${notOk}`,
-        "graphile-worker 4.79 / 8.96 ms; pg-boss 6.07 / 12.74 ms",
+        `graphile-worker 4.79 / 8.96 ms; pg-boss 6.07 / 12.74 ms; isolates booted ${boots}`,
         "p50 ≤ 25 ms",
         p(toSubmit, 50) <= 25 && failed === 0,
       );
@@ -125,6 +132,7 @@ export function pipeline(mode: "normal" | "early_drop"): Section {
       const q = (v: number[]) => ({ n: v.length, p50: round(p(v, 50)), p99: round(p(v, 99)) });
       ctx.report.set(`pipeline_${mode}`, {
         not_succeeded: failed,
+        isolates_booted: boots,
         enqueue_to_submit_ms: q(toSubmit),
         done_to_task_status_ms: q(doneToApi),
         done_to_db_commit_ms: q(doneToDb),
