@@ -14,7 +14,7 @@ import { cpuMs, serveProcess, ticksPerSecond } from "../proc.ts";
 import { fmt, round, sleep } from "../stats.ts";
 
 const POSTS = 500;
-const JOBS = 10;
+const JOBS = 20;
 
 export const cpuTime: Section = {
   name: "CPU time per POST and per process-jobs step",
