@@ -32,6 +32,7 @@ const SECTIONS: Section[] = [
   cpuTime,
   pipeline("normal"),
   pipeline("early_drop"),
+  pipeline("normal", { perSecond: 8, jobs: 100 }),
   pipeline("early_drop", { perSecond: 8, jobs: 100 }),
   busyTail("in_process", { target: false }),
   busyTail("simulators_process", { target: true }),
@@ -42,7 +43,8 @@ const SECTIONS: Section[] = [
   authVerify,
 ];
 
-// BENCH_ONLY=name,name runs only the sections whose name contains one of them (for development).
+// BENCH_ONLY=word,word runs only the sections whose name contains one of them (development);
+// BENCH_DEBUG=1 makes some sections print their raw samples to stderr.
 const only = Deno.env.get("BENCH_ONLY")?.split(",").map((s) => s.trim()).filter(Boolean);
 const sections = only ? SECTIONS.filter((s) => only.some((o) => s.name.includes(o))) : SECTIONS;
 

@@ -12,8 +12,8 @@ export interface StackHandle {
   authHeaders(i?: number): Record<string, string>;
   serviceHeaders(): Record<string, string>;
   fnUrl(name: string): string;
-  /** The function's own isolate port, bypassing the gateway. */
-  directUrl(name: string): string;
+  /** The function's own isolate (started if it is not running), bypassing the gateway. */
+  directUrl(name: string): Promise<string>;
   post(url: string, body: unknown, headers: Record<string, string>): Promise<Posted>;
   simConfig(sim: "tripo" | "openai", body: Record<string, unknown>): Promise<void>;
   /** Returns once this stack's process-jobs loop has nothing left and has stopped. */
@@ -60,7 +60,8 @@ export async function handleFor(name: string, s: Stack, users: string[]): Promis
     }),
     serviceHeaders,
     fnUrl,
-    directUrl: (fn) => `http://127.0.0.1:${s.functions.get(fn)!.port}/${fn}`,
+    directUrl: async (fn) =>
+      `http://127.0.0.1:${(await s.functions.get(fn)!.ensureRunning()).port}/${fn}`,
     post,
     async simConfig(sim, body) {
       const base = sim === "tripo" ? s.tripoUrl : s.openaiUrl;

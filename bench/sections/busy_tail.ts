@@ -76,7 +76,7 @@ export function busyTail(variant: BusyVariant, opts: { target: boolean }): Secti
       const urls: Record<Target, string> = {
         floor: await ctx.floorUrl(),
         gateway: h.fnUrl(FN),
-        direct: h.directUrl(FN),
+        direct: await h.directUrl(FN),
       };
       const tag = `busy${variant === "in_process" ? "i" : "p"}${Date.now()}`;
       const feeding = ctx.runPaced({

@@ -130,6 +130,10 @@ export function pipeline(
         // Its process-jobs would take later sections' jobs from the main stack's.
         await h.pauseWorker();
       }
+      if (Deno.env.get("BENCH_DEBUG")) {
+        const byI = jobs.filter((j) => submitAt.has(j.i)).sort((a, b) => a.i - b.i);
+        ctx.say(byI.map((j) => `${j.i}:${submitAt.get(j.i)! - j.t202}`).join(" "));
+      }
       const p = (v: number[], q: number) => percentile(v, q);
       const label = mode === "normal" ? "" : ", EarlyDrop";
       const notOk = failed ? ` (${failed} jobs not succeeded)` : "";

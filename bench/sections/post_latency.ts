@@ -24,7 +24,7 @@ export const postLatency: Section = {
     const h = ctx.main;
     const targets = {
       floor: await ctx.floorUrl(),
-      direct: h.directUrl(FN),
+      direct: await h.directUrl(FN),
       gateway: h.fnUrl(FN),
     };
     await ctx.fillTripoCap();
