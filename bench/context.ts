@@ -177,6 +177,23 @@ export class BenchContext {
       where state in ('queued', 'running') and provider_task_id is distinct from 'bench-filler'`;
   }
 
+  /**
+   * After a section failed: no cap fillers, no open jobs, every stack's simulators back to the
+   * run's settings, every extra stack's worker stopped, so the next section starts as usual.
+   */
+  async recover(): Promise<void> {
+    this.stopPaced();
+    await this.clearTripoCap();
+    await this.cancelOpenJobs();
+    const extra = (await Promise.allSettled(this.#extra.values()))
+      .flatMap((r) => r.status === "fulfilled" ? [r.value] : []);
+    for (const h of extra) await h.pauseWorker();
+    for (const h of [this.main, ...extra]) {
+      await h.simConfig("tripo", { queueMs: 0, runMs: 0, cap: 100000, glbSize: 64 * 1024 });
+      await h.simConfig("openai", { latencyMs: 0, imageSide: 64 });
+    }
+  }
+
   /** Ends the non-terminal jobs whose client task id starts with `prefix`. */
   async cancelJobsLike(prefix: string): Promise<void> {
     await this.sql`

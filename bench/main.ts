@@ -91,6 +91,7 @@ try {
     } catch (e) {
       say(`${section.name} FAILED: ${e instanceof Error ? e.stack ?? e.message : e}`);
       ctx.report.fail(section.name, e);
+      await ctx.recover().catch((r) => say(`recovering after ${section.name}: ${r}`));
     }
     say(`  ${section.name}: ${Math.round((performance.now() - started) / 1000)} s`);
   }
