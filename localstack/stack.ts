@@ -18,8 +18,7 @@ import { createGateway } from "./gateway.ts";
 import { createStorageHandler } from "./storage/mod.ts";
 import { createAuthHandler } from "./auth/mod.ts";
 import { createRealtime, type Realtime } from "./realtime/mod.ts";
-import { createTripoSimulator } from "./simulators/tripo.ts";
-import { createOpenAISimulator } from "./simulators/openai.ts";
+import { startSimulators } from "./simulators/serve.ts";
 import { PASSED_THROUGH, platformEnv, type ProjectKind } from "./platform_env.ts";
 
 // Local-only stand-in credentials for the simulators (not real keys).
@@ -51,6 +50,11 @@ export interface StackOptions {
    * the secret key from Vault). 0 disables it. Default 5000 ms.
    */
   cronIntervalMs?: number;
+  /**
+   * Serve the provider simulators from a process of their own instead of the stack's event loop
+   * (default false), so their work (making a GLB or a PNG) never holds up the gateway.
+   */
+  simulatorsProcess?: boolean;
   /** Print function logs (default true). */
   logFunctions?: boolean;
   log?: (line: string) => void;
@@ -70,6 +74,8 @@ export interface Stack {
   serviceKey: string;
   tripoUrl: string;
   openaiUrl: string;
+  /** The simulators' own process (`simulatorsProcess`), else null. */
+  simulatorsPid: number | null;
   outputsBucket: string;
   functions: Map<string, FunctionRunner>;
   /** The Realtime stand-in (`restart()` cuts every socket, as a crash would). */
@@ -131,16 +137,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     userTokenAlg: project === "legacy" ? "HS256" : "ES256",
   });
 
-  // Simulators build output URLs from their own origin, so bind first, then create them.
-  let tripoHandler: (req: Request) => Promise<Response> = () =>
-    Promise.resolve(new Response(null, { status: 503 }));
-  let openaiHandler = tripoHandler;
-  const tripo = serve(0, (req) => tripoHandler(req));
-  const openai = serve(0, (req) => openaiHandler(req));
-  const tripoSim = createTripoSimulator({ publicUrl: tripo.url });
-  const openaiSim = createOpenAISimulator({ publicUrl: openai.url });
-  tripoHandler = (req) => tripoSim.fetch(req);
-  openaiHandler = (req) => openaiSim.fetch(req);
+  const sims = await startSimulators({ process: opts.simulatorsProcess });
+  const tripo = { url: sims.tripoUrl, port: new URL(sims.tripoUrl).port };
+  const openai = { url: sims.openaiUrl, port: new URL(sims.openaiUrl).port };
 
   const sql = postgres(dbUrl, { max: 10, onnotice: () => {} });
   const dataDir = opts.dataDir ??
@@ -208,6 +207,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     serviceKey,
     tripoUrl: tripo.url,
     openaiUrl: openai.url,
+    simulatorsPid: sims.pid,
     outputsBucket,
     functions,
     realtime,
@@ -237,11 +237,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (cron) clearInterval(cron);
       await Promise.all([...functions.values()].map((f) => f.stop()));
       await realtime.stop();
-      await Promise.all([
-        gateway.server.shutdown(),
-        tripo.server.shutdown(),
-        openai.server.shutdown(),
-      ]);
+      await Promise.all([gateway.server.shutdown(), sims.stop()]);
       await sql.end({ timeout: 5 });
       await pooler.stop();
     },
