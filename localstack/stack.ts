@@ -7,6 +7,7 @@ import { createKeys, type StackKeys } from "./keys.ts";
 import {
   createDatabase,
   databaseExists,
+  dropDatabase,
   migrate,
   PROJECT_ROOT,
   withDatabase,
@@ -100,6 +101,30 @@ function serve(port: number, handler: (req: Request) => Response | Promise<Respo
   return { server, port: server.addr.port, url: `http://127.0.0.1:${server.addr.port}` };
 }
 
+/**
+ * The stack's own dev database, created when missing. One whose migration history this tree
+ * does not know (made before the baseline of 2026-12-01 collapsed the first migrations) is
+ * local scratch data: it is made again rather than leaving the dev command broken. A database
+ * named in SUPABASE_DB_URL is never touched.
+ */
+async function ensureDevDatabase(admin: string, log: (l: string) => void, skip?: boolean) {
+  const name = "makeit3d_dev";
+  if (await databaseExists(admin, name)) {
+    if (skip) return;
+    try {
+      await migrate(withDatabase(admin, name), { quiet: true });
+      return;
+    } catch (e) {
+      if (!/Remote migration versions not found/.test(String(e))) throw e;
+      log(
+        `[stack] ${name} has migrations this tree does not know (an older layout); recreating it`,
+      );
+      await dropDatabase(admin, name);
+    }
+  }
+  await createDatabase(admin, name);
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const log = opts.log ?? ((line: string) => console.error(line));
   const env = Deno.env.toObject();
@@ -110,9 +135,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     // 5432 when it answers, else a private cluster of the stack's own.
     const admin = (await resolveAdminUrl({ log })).adminUrl;
     dbUrl = env.SUPABASE_DB_URL ?? withDatabase(admin, "makeit3d_dev");
-    if (!env.SUPABASE_DB_URL && !(await databaseExists(admin, "makeit3d_dev"))) {
-      await createDatabase(admin, "makeit3d_dev");
-    }
+    if (!env.SUPABASE_DB_URL) await ensureDevDatabase(admin, log, opts.skipMigrations);
   }
   if (!opts.skipMigrations) await migrate(dbUrl);
   // The functions reach the database as hosted functions reach Supavisor: through a pooler in

@@ -30,7 +30,8 @@ create table if not exists public.jobs (
   id uuid primary key default gen_random_uuid(),
   user_id uuid not null references auth.users (id) on delete cascade,
   kind text not null
-    check (kind in ('image_to_image', 'text_to_model', 'image_to_model', 'sketch_to_model', 'refine_model')),
+    check (kind in ('image_to_image', 'text_to_image', 'text_to_model', 'image_to_model',
+                    'sketch_to_model', 'refine_model', 'convert_model')),
   provider text not null check (provider in ('openai', 'tripo')),
   client_task_id text not null,
   request jsonb not null,
@@ -50,6 +51,9 @@ create table if not exists public.jobs (
   -- Bumped on every change the app sees (status, progress, ETA, queue position, outputs,
   -- error): the `seq` of the job's live events, so a client can order them and drop stale ones.
   event_seq int not null default 0,
+  -- A conversion's source: the job that made the model it converts (chained by output_formats
+  -- or converted by URL). Listed in the source's task-status as `conversions`.
+  source_job_id uuid references public.jobs (id) on delete set null,
   attempts int not null default 0 check (attempts >= 0),
   max_attempts int not null default 8 check (max_attempts >= 1),
   run_at timestamptz not null default now(),
@@ -69,7 +73,7 @@ create table if not exists public.jobs (
       'insufficient_credits', 'auth_failed', 'timeout', 'network',
       'bad_response', 'task_failed', 'task_expired', 'task_cancelled',
       'task_not_found', 'submission_unknown', 'output_invalid', 'output_unavailable',
-      'storage_failed', 'internal_retry', 'deadline_exceeded', 'cancelled'
+      'storage_failed', 'internal_retry', 'deadline_exceeded', 'cancelled', 'credits_exhausted'
   )),
   -- A lease is a token plus its expiry, never half of one.
   constraint jobs_lease_pair check ((lease_token is null) = (lease_expires_at is null)),
@@ -107,6 +111,9 @@ create unique index if not exists jobs_idempotency_uniq
   where idempotency_key like 'hdr:%' or state not in ('failed', 'cancelled');
 -- Rate limit window per user and bucket.
 create index if not exists jobs_rate_idx on public.jobs (user_id, rate_bucket, created_at);
+-- A model's conversions (task-status lists them).
+create index if not exists jobs_source_idx on public.jobs (source_job_id)
+  where source_job_id is not null;
 -- Retention.
 create index if not exists jobs_finished_idx on public.jobs (finished_at)
   where state in ('succeeded', 'failed', 'cancelled');
@@ -195,6 +202,11 @@ create table if not exists public.models (
   storage_bucket text,
   storage_path text,
   job_id uuid references public.jobs (id) on delete set null,
+  -- GLB for generated and refined models; a conversion's format otherwise.
+  format text not null default 'GLB'
+    check (format in ('GLB', 'GLTF', 'USDZ', 'FBX', 'OBJ', 'STL', '3MF')),
+  -- A conversion's source model.
+  source_model_id uuid references public.models (id) on delete set null,
   progress int not null default 0 check (progress between 0 and 100),
   error text,
   metadata jsonb,

@@ -34,7 +34,11 @@ declare
   v_edge timestamptz;
   v_table text := coalesce(p_rows ->> 'table', case p_provider when 'openai' then 'concept_images' else 'models' end);
   v_price int := 0;
+  v_needed int;
   v_available int;
+  v_chained int := coalesce(jsonb_array_length(p_request -> 'output_formats'), 0);
+  v_source_model uuid := nullif(p_rows ->> 'source_model_id', '')::uuid;
+  v_source_job uuid;
   v_task_id text := coalesce(p_rows ->> 'task_id', p_client_task_id);
 begin
   if p_provider = 'openai' and v_table <> 'concept_images'
@@ -106,25 +110,43 @@ begin
   end if;
 
   -- (d) credits: the kind's price is held for the job (credits.sql). The user's enqueues are
-  -- serialized by the lock above, so two cannot spend the same credits.
+  -- serialized by the lock above, so two cannot spend the same credits. Conversions chained
+  -- after a model (output_formats) hold their own price when they are created
+  -- (bff.chain_conversions); the user must have enough for all of them now, so that a request
+  -- accepted today is not one that can only half succeed.
   select p.price into v_price from public.credit_prices p where p.kind = p_kind;
   v_price := coalesce(v_price, 0);
-  if v_price > 0 or coalesce(p_signup_grant, 0) > 0 then
+  v_needed := v_price;
+  if v_chained > 0 then
+    v_needed := v_needed + v_chained * coalesce(
+      (select p.price from public.credit_prices p where p.kind = 'convert_model'), 0);
+  end if;
+  if v_needed > 0 or coalesce(p_signup_grant, 0) > 0 then
     v_available := bff.credit_available(p_user_id, p_signup_grant);
-    if v_available < v_price then
-      return query select 'insufficient_credits'::text, null::uuid, null::int, v_available, v_price;
+    if v_available < v_needed then
+      return query select 'insufficient_credits'::text, null::uuid, null::int, v_available, v_needed;
       return;
+    end if;
+  end if;
+
+  -- A conversion by URL names its source model (found by the caller's own models rows); the
+  -- job that made it is the conversion's source job.
+  if v_source_model is not null then
+    select m.job_id into v_source_job
+    from public.models m where m.id = v_source_model and m.user_id = p_user_id;
+    if not found then
+      v_source_model := null; -- never link another user's model
     end if;
   end if;
 
   -- (e) the job and its rows, in this same transaction.
   insert into public.jobs (
     user_id, kind, provider, client_task_id, request, idempotency_key, request_hash,
-    rate_bucket, max_attempts, run_at, deadline_at, cost
+    rate_bucket, max_attempts, run_at, deadline_at, cost, source_job_id
   ) values (
     p_user_id, p_kind, p_provider, p_client_task_id, p_request, p_idempotency_key,
     p_request_hash, p_rate_bucket, coalesce(p_max_attempts, 8), now(),
-    now() + make_interval(secs => coalesce(p_deadline_seconds, 3600)), v_price
+    now() + make_interval(secs => coalesce(p_deadline_seconds, 3600)), v_price, v_source_job
   )
   returning id into v_id;
   if v_price > 0 then
@@ -142,11 +164,12 @@ begin
   else
     insert into public.models (
       task_id, user_id, source_input_asset_id, source_concept_image_id, prompt, style, status,
-      job_id, metadata
+      job_id, metadata, format, source_model_id
     ) values (
       v_task_id, p_user_id, nullif(p_rows ->> 'source_input_asset_id', '')::uuid,
       nullif(p_rows ->> 'source_concept_image_id', '')::uuid,
-      p_rows ->> 'prompt', p_rows ->> 'style', 'pending', v_id, p_rows -> 'metadata'
+      p_rows ->> 'prompt', p_rows ->> 'style', 'pending', v_id, p_rows -> 'metadata',
+      coalesce(p_rows ->> 'format', 'GLB'), v_source_model
     );
   end if;
 

@@ -123,12 +123,92 @@ revoke all on function bff.record_progress(uuid, uuid, int, numeric, int)
   from public, anon, authenticated;
 grant execute on function bff.record_progress(uuid, uuid, int, numeric, int) to service_role;
 
-create or replace function bff.complete_jobs(p_jobs jsonb)
-returns table (job_id uuid, ok boolean)
-language sql
+-- The conversions a model asked for (output_formats), created when it succeeds, inside the
+-- completion's transaction: one convert_model job per format, each with its own models row
+-- (linked to the source model), its own events and its own price held. A conversion the user
+-- can no longer pay for is created failed (credits_exhausted), so it is visible and nothing is
+-- charged; the source model's outcome never depends on its conversions.
+create or replace function bff.chain_conversions(p_source_ids uuid[])
+returns int
+language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  r record;
+  v_price int := coalesce(
+    (select p.price from public.credit_prices p where p.kind = 'convert_model'), 0);
+  v_funded boolean;
+  v_id uuid;
+  v_request jsonb;
+  v_n int := 0;
+  v_short constant text := 'Not enough credits for this conversion; nothing was charged.';
+begin
+  for r in
+    select s.id as source_id, s.user_id, s.client_task_id, s.provider_task_id, s.max_attempts,
+           s.deadline_at - s.created_at as budget, f.format,
+           (select m.id from public.models m where m.job_id = s.id
+            order by m.created_at limit 1) as model_id
+    from public.jobs s
+    cross join lateral jsonb_array_elements_text(s.request -> 'output_formats')
+      with ordinality as f(format, n)
+    where s.id = any(p_source_ids) and s.state = 'succeeded' and s.provider = 'tripo'
+      and s.provider_task_id is not null
+      and jsonb_typeof(s.request -> 'output_formats') = 'array'
+      and not exists (select 1 from public.jobs c where c.source_job_id = s.id)
+    order by s.id, f.n
+  loop
+    v_funded := v_price = 0 or bff.credit_available(r.user_id, 0) >= v_price;
+    -- The shape generate-convert-model stores (jobs/schemas.ts tripoTaskRequest, convert_model).
+    v_request := jsonb_build_object(
+      'op', 'tripo_task', 'tripo_type', 'convert_model',
+      'params', jsonb_build_object('format', r.format),
+      'original_model_task_id', r.provider_task_id, 'inputs', '[]'::jsonb);
+    insert into public.jobs (
+      user_id, kind, provider, client_task_id, request, idempotency_key, request_hash,
+      rate_bucket, max_attempts, run_at, deadline_at, cost, source_job_id,
+      state, error_code, error_message, finished_at
+    ) values (
+      r.user_id, 'convert_model', 'tripo', r.client_task_id, v_request,
+      'chain:' || r.source_id || ':' || r.format, md5(v_request::text), 'chained',
+      r.max_attempts, now(), now() + r.budget, case when v_funded then v_price else 0 end,
+      r.source_id,
+      case when v_funded then 'queued' else 'failed' end,
+      case when v_funded then null else 'credits_exhausted' end,
+      case when v_funded then null else v_short end,
+      case when v_funded then null else now() end
+    )
+    returning id into v_id;
+    if v_funded and v_price > 0 then
+      insert into public.credit_ledger (user_id, entry, amount, job_id, reason)
+      values (r.user_id, 'reserve', v_price, v_id, 'convert_model');
+    end if;
+    insert into public.models (
+      task_id, user_id, status, job_id, format, source_model_id, error, metadata
+    ) values (
+      r.client_task_id, r.user_id, case when v_funded then 'pending' else 'failed' end, v_id,
+      r.format, r.model_id, case when v_funded then null else v_short end,
+      jsonb_build_object('kind', 'convert_model', 'format', r.format, 'chained', true)
+    );
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end
+$$;
+comment on function bff.chain_conversions(uuid[]) is
+  'Internal (complete_jobs): creates the conversion jobs the succeeded models asked for, once.';
+revoke all on function bff.chain_conversions(uuid[]) from public, anon, authenticated;
+
+create or replace function bff.complete_jobs(p_jobs jsonb)
+returns table (job_id uuid, ok boolean)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_chain uuid[];
+begin
+  return query
   with input as (
     select (e ->> 'job_id')::uuid as id, (e ->> 'lease_token')::uuid as tok,
            case when jsonb_typeof(e -> 'outputs') = 'array' then e -> 'outputs'
@@ -171,13 +251,24 @@ as $$
   -- Data-modifying CTEs run to completion whether or not the final select reads them.
   select i.id, d.id is not null
   from input i
-  left join done d on d.id = i.id
+  left join done d on d.id = i.id;
+
+  -- Models that asked for conversions: chained in this same transaction (the statement above
+  -- has run, so their new state is visible here).
+  select array_agg(j.id) into v_chain
+  from public.jobs j
+  where j.id in (select (e ->> 'job_id')::uuid from jsonb_array_elements(p_jobs) e)
+    and j.state = 'succeeded' and j.request ? 'output_formats';
+  if v_chain is not null then
+    perform bff.chain_conversions(v_chain);
+  end if;
+end
 $$;
 
 comment on function bff.complete_jobs(jsonb) is
   'Finishes a batch: p_jobs is [{job_id, lease_token, outputs: [{bucket, path, url}]}]; a job '
   'completes only if the token still holds it (ok = false otherwise). Rows get their permanent '
-  'storage location.';
+  'storage location; models that asked for output_formats get their conversions.';
 
 revoke all on function bff.complete_jobs(jsonb) from public, anon, authenticated;
 grant execute on function bff.complete_jobs(jsonb) to service_role;

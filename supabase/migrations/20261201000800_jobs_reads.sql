@@ -27,6 +27,24 @@ comment on function bff.queue_position(public.jobs) is
 revoke all on function bff.queue_position(public.jobs) from public, anon, authenticated;
 grant execute on function bff.queue_position(public.jobs) to service_role;
 
+-- A job's state as the app names it.
+create or replace function bff.status_of(p_state text)
+returns text
+language sql
+immutable
+as $$
+  select case p_state
+    when 'queued' then 'pending'
+    when 'running' then 'processing'
+    when 'succeeded' then 'complete'
+    else 'failed'
+  end
+$$;
+comment on function bff.status_of(text) is
+  'The app''s status of a job state: pending, processing, complete or failed.';
+revoke all on function bff.status_of(text) from public, anon, authenticated;
+grant execute on function bff.status_of(text) to service_role;
+
 -- Plain SQL with no SECURITY DEFINER or SET clause so that it is inlined where it is used: the
 -- live-update triggers build it for every row a statement changed. It reads only its argument.
 create or replace function bff.job_view(p_job public.jobs, p_queue_position int)
@@ -39,12 +57,7 @@ as $$
     'client_task_id', p_job.client_task_id,
     'kind', p_job.kind,
     'service', case p_job.provider when 'openai' then 'openai' else 'tripoai' end,
-    'status', case p_job.state
-      when 'queued' then 'pending'
-      when 'running' then 'processing'
-      when 'succeeded' then 'complete'
-      else 'failed'
-    end,
+    'status', bff.status_of(p_job.state),
     'progress', p_job.progress,
     'queue_position', coalesce(p_queue_position, 0),
     'eta_seconds', case when p_job.state = 'running' then p_job.eta_seconds end,
@@ -57,6 +70,7 @@ as $$
       then coalesce(p_job.error_message, 'The job failed.') end,
     'error_code', case when p_job.state in ('failed', 'cancelled') then p_job.error_code end,
     'cost', p_job.cost,
+    'source_task_id', p_job.source_job_id,
     'seq', p_job.event_seq,
     'updated_at', p_job.updated_at
   )
@@ -67,7 +81,7 @@ revoke all on function bff.job_view(public.jobs, int) from public, anon, authent
 grant execute on function bff.job_view(public.jobs, int) to service_role;
 
 create or replace function bff.job_status(p_job_id uuid, p_user_id uuid)
-returns table (view jsonb, outputs jsonb)
+returns table (view jsonb, outputs jsonb, conversions jsonb)
 language sql
 stable
 security definer
@@ -75,35 +89,50 @@ set search_path = ''
 as $$
   select bff.job_view(j, bff.queue_position(j)),
          case when j.state = 'succeeded' then coalesce(j.result -> 'outputs', '[]'::jsonb)
-              else '[]'::jsonb end
+              else '[]'::jsonb end,
+         coalesce((
+           select jsonb_agg(jsonb_build_object(
+                    'job_id', c.id, 'format', c.request -> 'params' ->> 'format',
+                    'status', bff.status_of(c.state))
+                  -- Chained ones in the order asked, then conversions by URL as they came.
+                  order by (select x.n from jsonb_array_elements_text(j.request -> 'output_formats')
+                              with ordinality as x(f, n)
+                            where c.rate_bucket = 'chained' and x.f = c.request -> 'params' ->> 'format'),
+                           c.created_at, c.id)
+           from public.jobs c
+           where c.source_job_id = j.id and c.user_id = j.user_id
+         ), '[]'::jsonb)
   from public.jobs j
   where j.id = p_job_id and j.user_id = p_user_id
 $$;
 comment on function bff.job_status(uuid, uuid) is
-  'The caller''s own job as the app sees it, and its outputs to sign (no row for unknown or '
-  'other users'' jobs).';
+  'The caller''s own job as the app sees it, its outputs to sign, and the conversions of its '
+  'model (no row for unknown or other users'' jobs).';
 revoke all on function bff.job_status(uuid, uuid) from public, anon, authenticated;
 grant execute on function bff.job_status(uuid, uuid) to service_role;
 
-create or replace function bff.find_refine_draft(p_user_id uuid, p_bucket text, p_path text)
-returns text
+create or replace function bff.find_source_model(p_user_id uuid, p_bucket text, p_path text)
+returns table (task_id text, model_id uuid, model_version text)
 language sql
 stable
 security definer
 set search_path = ''
 as $$
-  select m.ai_service_task_id
+  -- A GLB only: refine needs a draft, and Tripo converts a converted model with no options.
+  select m.ai_service_task_id, m.id, j.request -> 'params' ->> 'model_version'
   from public.models m
+  left join public.jobs j on j.id = m.job_id
   where m.user_id = p_user_id and m.storage_bucket = p_bucket and m.storage_path = p_path
-    and m.status = 'complete' and m.ai_service_task_id is not null
+    and m.status = 'complete' and m.ai_service_task_id is not null and m.format = 'GLB'
   order by m.created_at desc
   limit 1
 $$;
-comment on function bff.find_refine_draft(uuid, text, text) is
-  'Provider task id of the caller''s own complete model stored at bucket/path, or null.';
+comment on function bff.find_source_model(uuid, text, text) is
+  'The caller''s own complete GLB model stored at bucket/path: its provider task id, its row and '
+  'the model_version it was made with (no row otherwise). Refine and convert start from it.';
 
-revoke all on function bff.find_refine_draft(uuid, text, text) from public, anon, authenticated;
-grant execute on function bff.find_refine_draft(uuid, text, text) to service_role;
+revoke all on function bff.find_source_model(uuid, text, text) from public, anon, authenticated;
+grant execute on function bff.find_source_model(uuid, text, text) to service_role;
 
 create or replace function bff.owns_draft(p_user_id uuid, p_draft_task_id text)
 returns boolean
@@ -115,7 +144,7 @@ as $$
   select exists (
     select 1 from public.models m
     where m.user_id = p_user_id and m.ai_service_task_id = p_draft_task_id
-      and m.status = 'complete'
+      and m.status = 'complete' and m.format = 'GLB'
   )
 $$;
 comment on function bff.owns_draft(uuid, text) is

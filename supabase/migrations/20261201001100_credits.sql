@@ -14,14 +14,16 @@
 
 create table if not exists public.credit_prices (
   kind text primary key
-    check (kind in ('image_to_image', 'text_to_model', 'image_to_model', 'sketch_to_model', 'refine_model')),
+    check (kind in ('image_to_image', 'text_to_image', 'text_to_model', 'image_to_model',
+                    'sketch_to_model', 'refine_model', 'convert_model')),
   price int not null default 0 check (price >= 0),
   updated_at timestamptz not null default now()
 );
 comment on table public.credit_prices is
   'Credits a job of each kind costs; changed with PUT /credits/prices (secret key) without a deploy.';
 insert into public.credit_prices (kind)
-values ('image_to_image'), ('text_to_model'), ('image_to_model'), ('sketch_to_model'), ('refine_model')
+values ('image_to_image'), ('text_to_image'), ('text_to_model'), ('image_to_model'),
+  ('sketch_to_model'), ('refine_model'), ('convert_model')
 on conflict (kind) do nothing;
 
 create table if not exists public.credit_ledger (

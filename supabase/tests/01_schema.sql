@@ -110,7 +110,7 @@ select is_empty(
      where n.nspname = 'bff' and p.prokind = 'f'
        -- Row triggers that only set NEW's own columns, and job_view (inlined where it is used:
        -- a SET clause would prevent that); none of them reads or writes a table.
-       and p.proname not in ('set_updated_at', 'bump_event_seq', 'job_view')
+       and p.proname not in ('set_updated_at', 'bump_event_seq', 'job_view', 'status_of')
        and (not p.prosecdef or not coalesce(p.proconfig, '{}') @> array['search_path=""']) $$,
   'every bff function is security definer with search_path = '''''
 );

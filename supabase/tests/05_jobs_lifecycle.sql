@@ -158,7 +158,7 @@ select results_eq(
   $$ values ('complete'::text, 'u/models/task-mdl/model.glb'::text, 'https://x/m'::text, 100) $$,
   'complete_job: the model row gets its permanent location and progress 100');
 
--- job_status / find_refine_draft -----------------------------------------------------------
+-- job_status / find_source_model -----------------------------------------------------------
 select results_eq(
   $$ select view ->> 'client_task_id', view ->> 'service', view ->> 'kind', view ->> 'status',
             (view ->> 'progress')::int, jsonb_array_length(outputs), jsonb_array_length(view -> 'outputs')
@@ -169,12 +169,15 @@ select is_empty($$ select * from bff.job_status(pg_temp.id('img'), tests.uid('ha
   'job_status: another user''s job yields no row');
 select is_empty($$ select * from bff.job_status(gen_random_uuid(), tests.uid('gina')) $$,
   'job_status: an unknown job yields no row');
-select is(bff.find_refine_draft(tests.uid('gina'), 'generated-assets', 'u/models/task-mdl/model.glb'),
-  'tripo-1', 'find_refine_draft: the owner''s complete model gives its provider task id');
-select is(bff.find_refine_draft(tests.uid('hank'), 'generated-assets', 'u/models/task-mdl/model.glb'),
-  null, 'find_refine_draft: another user gets nothing');
-select is(bff.find_refine_draft(tests.uid('gina'), 'generated-assets', 'u/models/other.glb'),
-  null, 'find_refine_draft: another path gets nothing');
+select results_eq(
+  $$ select task_id, model_id = (select m.id from public.models m where m.job_id = pg_temp.id('mdl'))
+     from bff.find_source_model(tests.uid('gina'), 'generated-assets', 'u/models/task-mdl/model.glb') $$,
+  $$ values ('tripo-1'::text, true) $$,
+  'find_source_model: the owner''s complete model gives its provider task id and its row');
+select is_empty($$ select * from bff.find_source_model(tests.uid('hank'), 'generated-assets',
+  'u/models/task-mdl/model.glb') $$, 'find_source_model: another user gets nothing');
+select is_empty($$ select * from bff.find_source_model(tests.uid('gina'), 'generated-assets',
+  'u/models/other.glb') $$, 'find_source_model: another path gets nothing');
 
 -- fail_job ----------------------------------------------------------------------------------
 select pg_temp.enq('f', 'openai', 2);

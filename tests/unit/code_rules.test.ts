@@ -5,6 +5,7 @@
 // TypeScript and SQL.
 import assert from "node:assert/strict";
 import { JOB_FAILURE_CODES } from "../../supabase/functions/_shared/jobs/failures.ts";
+import { JOB_KINDS } from "../../supabase/functions/_shared/jobs/schemas.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const FUNCTIONS = `${ROOT}supabase/functions`;
@@ -105,4 +106,26 @@ Deno.test("the job failure codes are the same list in TypeScript and in SQL", as
   assert.ok(m, "the jobs_error_code_known constraint exists");
   const inSql = [...m[1].matchAll(/'([a-z_]+)'/g)].map((x) => x[1]).sort();
   assert.deepEqual(inSql, [...JOB_FAILURE_CODES].sort());
+});
+
+Deno.test("every job kind is one list: TypeScript, the SQL checks, a function, config.toml", async () => {
+  const dir = `${ROOT}supabase/migrations`;
+  let sql = "";
+  for (const e of [...Deno.readDirSync(dir)].sort((a, b) => a.name < b.name ? -1 : 1)) {
+    sql += await Deno.readTextFile(`${dir}/${e.name}`);
+  }
+  const kinds = [...JOB_KINDS].sort();
+  // jobs.kind and credit_prices.kind: the two `check (kind in (…))` constraints.
+  const checks = [...sql.matchAll(/check \(kind in \(([^)]*)\)/g)];
+  assert.equal(checks.length, 2, "jobs.kind and credit_prices.kind are checked");
+  for (const c of checks) {
+    assert.deepEqual([...c[1].matchAll(/'([a-z_]+)'/g)].map((x) => x[1]).sort(), kinds);
+  }
+  const toml = await Deno.readTextFile(`${ROOT}supabase/config.toml`);
+  for (const kind of kinds) {
+    const name = `generate-${kind.replaceAll("_", "-")}`;
+    const index = await Deno.readTextFile(`${FUNCTIONS}/${name}/index.ts`);
+    assert.match(index, new RegExp(`PLANS\\.${kind}\\b`), `${name} serves its kind's plan`);
+    assert.match(toml, new RegExp(`\\[functions\\.${name}\\]\\nverify_jwt = false`), name);
+  }
 });

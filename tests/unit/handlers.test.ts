@@ -48,8 +48,14 @@ function fakes(result: EnqueueResult = { outcome: "created", job_id: crypto.rand
         return Promise.resolve(result);
       },
       jobStatus: () => Promise.resolve(undefined),
-      findRefineDraft: (_u, _b, path) =>
-        Promise.resolve(path.endsWith("mine.glb") ? "draft-1" : null),
+      findSourceModel: (_u, _b, path) =>
+        Promise.resolve(
+          path.endsWith("mine.glb")
+            ? { taskId: "draft-1", modelId: crypto.randomUUID(), modelVersion: null }
+            : path.endsWith("old.glb")
+            ? { taskId: "draft-2", modelId: crypto.randomUUID(), modelVersion: "v1.4-20240625" }
+            : null,
+        ),
       ownsDraft: (_u, id) => Promise.resolve(id === "draft-1"),
     },
     storage: {
@@ -178,6 +184,127 @@ Deno.test("refine: options Tripo does not document are refused, not dropped", as
   assert.equal(foreign.status, 403);
 });
 
+Deno.test("text-to-image: a generation from the prompt, style appended, n concept rows", async () => {
+  const f = fakes();
+  const a = app(f.deps, "text_to_image");
+  const r = await post(a, {
+    task_id: "t2i",
+    prompt: "a fox",
+    style: "ink",
+    n: 3,
+    size: "1024x1536",
+  });
+  assert.equal(r.status, 202);
+  assert.match(r.headers.get("location") ?? "", /\?service=openai$/);
+  const e = f.enqueued[0];
+  assert.deepEqual([e.kind, e.provider, e.rateBucket, e.outputs], [
+    "text_to_image",
+    "openai",
+    "image",
+    3,
+  ]);
+  assert.deepEqual(e.request, {
+    op: "openai_generate",
+    prompt: "a fox Style: ink",
+    params: { n: 3, size: "1024x1536" },
+  });
+  assert.ok(jobRequest.safeParse(e.request).success, "what is stored parses back in the worker");
+  for (const bad of [{ n: 5 }, { n: 0 }, { size: "256x256" }, { prompt: "" }, { image: "x" }]) {
+    const b = await post(a, { task_id: "t2i", prompt: "a fox", ...bad });
+    assert.equal(b.status, 400, JSON.stringify(bad));
+  }
+  assert.equal(f.enqueued.length, 1, "refused bodies reach nothing");
+});
+
+Deno.test("convert-model: the caller's own GLB, the documented options, the provider's refusals", async () => {
+  const f = fakes();
+  const a = app(f.deps, "convert_model");
+  const body = { task_id: "cv", input_model_asset_url: img("mine.glb"), format: "USDZ" };
+  const r = await post(a, { ...body, texture_size: 4096, pivot_to_center_bottom: true });
+  assert.equal(r.status, 202);
+  const e = f.enqueued[0];
+  assert.deepEqual([e.kind, e.provider, e.rateBucket], ["convert_model", "tripo", "convert"]);
+  assert.deepEqual(e.request, {
+    op: "tripo_task",
+    tripo_type: "convert_model",
+    params: { format: "USDZ", texture_size: 4096, pivot_to_center_bottom: true },
+    original_model_task_id: "draft-1",
+    inputs: [],
+  });
+  assert.equal(e.rows.format, "USDZ");
+  assert.match(e.rows.source_model_id ?? "", /^[0-9a-f-]{36}$/, "linked to the source model row");
+  assert.ok(jobRequest.safeParse(e.request).success);
+  const refused: [Record<string, unknown>, string][] = [
+    [{ format: "GLB" }, "format"],
+    [{ format: "usdz" }, "format"],
+    [{ format: undefined }, "format"],
+    [{ prompt: "x" }, "(body)"],
+    [{ face_limit: 0 }, "face_limit"],
+    [{ scale_factor: 0 }, "scale_factor"],
+    [{ texture_size: 8192 }, "texture_size"],
+    [{ format: "FBX", texture_format: "WEBP" }, "texture_format"],
+    [{ format: "STL", export_vertex_colors: true }, "export_vertex_colors"],
+    [{ format: "OBJ", fbx_preset: "mixamo" }, "fbx_preset"],
+    [{ export_orientation: "+z" }, "export_orientation"],
+    [{ draft_model_task_id: "draft-1" }, "(body)"],
+  ];
+  for (const [extra, path] of refused) {
+    const b = await post(a, { ...body, ...extra });
+    assert.equal(b.status, 400, JSON.stringify(extra));
+    assert.ok(
+      b.body.error.details.some((d: { path: string }) => d.path === path),
+      `${JSON.stringify(extra)}: ${JSON.stringify(b.body.error.details)}`,
+    );
+  }
+  // A model made with an old model_version takes textures up to 2048 only (Tripo's rule).
+  const old = await post(a, { ...body, input_model_asset_url: img("old.glb"), texture_size: 4096 });
+  assert.equal(old.status, 400);
+  assert.deepEqual(old.body.error.details.map((d: { path: string }) => d.path), ["texture_size"]);
+  // Not one of the caller's finished models.
+  const none = await post(a, { ...body, input_model_asset_url: img("someone.glb") });
+  assert.equal(none.status, 400);
+  assert.equal(none.body.error.details.field, "input_model_asset_url");
+  assert.equal(f.enqueued.length, 1, "no refused body reached the database");
+});
+
+Deno.test("output_formats: distinct formats, at most six, kept out of the provider's params", async () => {
+  const f = fakes();
+  const a = app(f.deps, "image_to_model");
+  const base = { task_id: "of", input_image_asset_urls: [img("a.png")] };
+  for (
+    const bad of [[], ["USDZ", "USDZ"], ["GLB"], [
+      "GLTF",
+      "USDZ",
+      "FBX",
+      "OBJ",
+      "STL",
+      "3MF",
+      "STL",
+    ]]
+  ) {
+    const r = await post(a, { ...base, output_formats: bad });
+    assert.equal(r.status, 400, JSON.stringify(bad));
+  }
+  assert.equal(f.enqueued.length, 0);
+  const all = ["GLTF", "USDZ", "FBX", "OBJ", "STL", "3MF"];
+  const ok = await post(a, { ...base, output_formats: all, texture: true });
+  assert.equal(ok.status, 202);
+  const req = f.enqueued[0].request as {
+    params: Record<string, unknown>;
+    output_formats: string[];
+  };
+  assert.deepEqual(req.output_formats, all);
+  assert.deepEqual(req.params, { texture: true });
+  // The image endpoint with one view, image_to_image has no such field.
+  const i2i = await post(app(f.deps, "image_to_image"), {
+    task_id: "x",
+    prompt: "p",
+    input_image_asset_url: img("a.png"),
+    output_formats: ["STL"],
+  });
+  assert.equal(i2i.status, 400);
+});
+
 Deno.test("image endpoints refuse text-only Tripo options (negative_prompt)", async () => {
   const f = fakes();
   const r = await post(app(f.deps, "image_to_model"), {
@@ -282,10 +409,12 @@ Deno.test("task-status: 404 for a job that is not the caller's; signing failures
                 error: null,
                 error_code: null,
                 cost: 0,
+                source_task_id: null,
                 seq: 3,
                 updated_at: new Date().toISOString(),
               },
               outputs: [{ bucket: "generated-assets", path: `${userId}/m.glb`, url: "u" }],
+              conversions: [],
             }
             : undefined,
         ),

@@ -71,6 +71,8 @@ const schema = z.object({
   RATE_LIMIT_IMAGE_PER_MINUTE: positiveInt(4),
   RATE_LIMIT_MODEL_PER_MINUTE: positiveInt(4),
   RATE_LIMIT_REFINE_PER_MINUTE: positiveInt(2),
+  /** generate-convert-model; conversions chained by output_formats are not counted. */
+  RATE_LIMIT_CONVERT_PER_MINUTE: positiveInt(12),
   USER_MAX_ACTIVE_JOBS: positiveInt(10),
   /** Credits a new user starts with (granted once, on their first call). */
   CREDITS_SIGNUP_GRANT: z.coerce.number().int().min(0).default(0),

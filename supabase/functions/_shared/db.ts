@@ -11,7 +11,8 @@ import postgres from "postgres";
 import type { Config } from "./config.ts";
 import type { JobKind, Provider } from "./jobs/schemas.ts";
 import type { RateBucket } from "./jobs/plans.ts";
-import { type JobView, jobView } from "./responses.ts";
+import type { SourceInfo } from "./jobs/plans.ts";
+import { type Conversion, conversion, type JobView, jobView } from "./responses.ts";
 
 export interface EnqueueInput {
   userId: string;
@@ -25,7 +26,15 @@ export interface EnqueueInput {
   rateLimit: number;
   maxActive: number;
   outputs: number;
-  rows: { task_id: string; prompt: string | null; style: string | null; metadata: unknown };
+  rows: {
+    task_id: string;
+    prompt: string | null;
+    style: string | null;
+    /** models rows: the file format (GLB unless converted) and the model converted from. */
+    format?: string;
+    source_model_id?: string;
+    metadata: unknown;
+  };
   maxAttempts: number;
   deadlineSeconds: number;
   /** Credits a user starts with, granted on their first enqueue (CREDITS_SIGNUP_GRANT). */
@@ -83,6 +92,8 @@ export interface OutputRef {
 export interface JobStatusRow {
   view: JobView;
   outputs: OutputRef[];
+  /** The conversions chained after this model (output_formats), oldest first. */
+  conversions: Conversion[];
 }
 
 export type Db = ReturnType<typeof createDb>;
@@ -273,16 +284,26 @@ export function createDb(config: Config) {
     },
 
     async jobStatus(jobId: string, userId: string): Promise<JobStatusRow | undefined> {
-      const [r] = await sql<{ view: unknown; outputs: OutputRef[] }[]>`
+      const [r] = await sql<{ view: unknown; outputs: OutputRef[]; conversions: unknown }[]>`
         select * from bff.job_status(${jobId}::uuid, ${userId}::uuid)`;
-      return r ? { view: jobView.parse(r.view), outputs: r.outputs } : undefined;
+      return r
+        ? {
+          view: jobView.parse(r.view),
+          outputs: r.outputs,
+          conversions: conversion.array().parse(r.conversions),
+        }
+        : undefined;
     },
 
-    /** The Tripo draft id of the caller's own finished model stored at bucket/path. */
-    async findRefineDraft(userId: string, bucket: string, path: string): Promise<string | null> {
-      const [r] = await sql`
-        select bff.find_refine_draft(${userId}::uuid, ${bucket}, ${path}) as id`;
-      return r?.id ?? null;
+    /** The caller's own finished GLB model stored at bucket/path (refine and convert start there). */
+    async findSourceModel(
+      userId: string,
+      bucket: string,
+      path: string,
+    ): Promise<SourceInfo | null> {
+      const [r] = await sql<{ task_id: string; model_id: string; model_version: string | null }[]>`
+        select * from bff.find_source_model(${userId}::uuid, ${bucket}, ${path})`;
+      return r ? { taskId: r.task_id, modelId: r.model_id, modelVersion: r.model_version } : null;
     },
 
     /** Whether `draftTaskId` is the provider id of one of the caller's own finished models. */

@@ -2,7 +2,7 @@
 // carry, and what the OpenAPI document describes. The SQL function bff.job_view builds the job
 // view; task-status parses it with `jobView` (a drift between the two fails there, loudly).
 import { z } from "zod";
-import { JOB_KINDS } from "./jobs/schemas.ts";
+import { convertFormat, JOB_KINDS } from "./jobs/schemas.ts";
 
 export const jobStatusValue = z.enum(["pending", "processing", "complete", "failed"]);
 export const serviceName = z.enum(["openai", "tripoai"]);
@@ -35,16 +35,28 @@ export const jobView = z.object({
   error_code: z.string().nullable(),
   /** Credits this job costs (held while it runs; charged only if it completes). */
   cost: z.number().int().min(0),
+  /** A conversion's source job (the model it converts, when chained or converted by URL). */
+  source_task_id: z.uuid().nullable(),
   /** Increases with every change of this job: order events by it, drop stale ones. */
   seq: z.number().int().min(0),
   updated_at: z.string(),
 });
 export type JobView = z.infer<typeof jobView>;
 
+/** A conversion chained after a model (output_formats), as its source's task-status lists it. */
+export const conversion = z.object({
+  job_id: z.uuid(),
+  format: convertFormat,
+  status: jobStatusValue,
+});
+export type Conversion = z.infer<typeof conversion>;
+
 /** task-status: the job view plus freshly signed download URLs of its outputs. */
 export const taskStatus = jobView.extend({
   asset_url: z.string().nullable(),
   asset_urls: z.array(z.string()),
+  /** Chained conversions of this model; empty for every other job. */
+  conversions: z.array(conversion),
 });
 
 export type TaskStatus = z.infer<typeof taskStatus>;

@@ -133,11 +133,50 @@ Deno.test("buildTaskBody: the stored request's documented parameters, never task
   const refine = PLANS.refine_model.request(
     { task_id: "t", input_model_asset_url: "https://x/m.glb" },
     [{ bucket: "generated-assets", path: "u/m.glb", size: 9, contentType: "model/gltf-binary" }],
-    { sourceTaskId: "d-1" },
+    { source: { taskId: "d-1", modelId: null, modelVersion: null } },
   );
   assert.deepEqual(buildTaskBody(tripoRequest(refine), []), {
     type: "refine_model",
     draft_model_task_id: "d-1",
+  });
+  // A conversion: the original task and exactly the options given (the URL and task id stay
+  // with the BFF).
+  const convert = PLANS.convert_model.request(
+    {
+      task_id: "t",
+      input_model_asset_url: "https://x/m.glb",
+      format: "FBX",
+      texture_format: "PNG",
+      fbx_preset: "mixamo",
+      face_limit: 5000,
+    },
+    [{ bucket: "generated-assets", path: "u/m.glb", size: 9, contentType: "model/gltf-binary" }],
+    { source: { taskId: "orig-1", modelId: crypto.randomUUID(), modelVersion: null } },
+  );
+  assert.deepEqual(buildTaskBody(tripoRequest(convert), []), {
+    type: "convert_model",
+    original_model_task_id: "orig-1",
+    format: "FBX",
+    texture_format: "PNG",
+    fbx_preset: "mixamo",
+    face_limit: 5000,
+  });
+  // output_formats is the BFF's (the conversions it chains), never sent to Tripo.
+  const chained = PLANS.text_to_model.request(
+    { task_id: "t", prompt: "a cat", output_formats: ["USDZ", "STL"] },
+    [],
+    {},
+  );
+  assert.deepEqual(chained, {
+    op: "tripo_task",
+    tripo_type: "text_to_model",
+    params: { prompt: "a cat" },
+    inputs: [],
+    output_formats: ["USDZ", "STL"],
+  });
+  assert.deepEqual(buildTaskBody(tripoRequest(chained), []), {
+    type: "text_to_model",
+    prompt: "a cat",
   });
   // A missing upload token is refused before anything is sent.
   assert.throws(() => buildTaskBody(tripoRequest(sketch), []), ProviderError);

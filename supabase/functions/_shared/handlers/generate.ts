@@ -9,7 +9,7 @@ import type { AppEnv } from "../context.ts";
 import type { Db } from "../db.ts";
 import { apiError } from "../errors.ts";
 import { canonicalJson, readJsonBody, sha256Hex } from "../http.ts";
-import type { Plan, PlanContext } from "../jobs/plans.ts";
+import type { Plan, PlanContext, SourceInfo } from "../jobs/plans.ts";
 import { issuesOf, type Provider } from "../jobs/schemas.ts";
 import type { Storage } from "../storage/adapter.ts";
 import { parseStorageUrl, probeInput } from "../storage/inputs.ts";
@@ -17,12 +17,18 @@ import { parseStorageUrl, probeInput } from "../storage/inputs.ts";
 /** The seam handler tests use: fakes for the database, Storage and the nudge. */
 export interface GenerateDeps {
   config: Config;
-  db: Pick<Db, "enqueueJob" | "jobStatus" | "findRefineDraft" | "ownsDraft">;
+  db: Pick<Db, "enqueueJob" | "jobStatus" | "findSourceModel" | "ownsDraft">;
   storage: Pick<Storage, "readHeadAsUser">;
   nudge: () => void;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** Conversions the body asks to chain after the model. */
+function conversions(body: object): number {
+  const l: unknown = Reflect.get(body, "output_formats");
+  return Array.isArray(l) ? l.length : 0;
+}
 
 export const serviceName = (p: Provider) => (p === "openai" ? "openai" : "tripoai");
 
@@ -35,26 +41,32 @@ export function createGenerateHandler<B extends z.ZodType<{ task_id: string }>>(
     image: config.RATE_LIMIT_IMAGE_PER_MINUTE,
     model: config.RATE_LIMIT_MODEL_PER_MINUTE,
     refine: config.RATE_LIMIT_REFINE_PER_MINUTE,
+    convert: config.RATE_LIMIT_CONVERT_PER_MINUTE,
   };
 
-  /** The provider task id of the caller's own finished model the job starts from. */
-  async function sourceTaskId(userId: string, body: z.output<B>): Promise<string | undefined> {
+  /** The caller's own finished model the job starts from (refine, convert). */
+  async function sourceModel(userId: string, body: z.output<B>): Promise<SourceInfo | undefined> {
     const source = plan.source?.(body);
     if (!source) return undefined;
     if (source.taskId) {
       if (!(await db.ownsDraft(userId, source.taskId))) {
         throw apiError("forbidden", "draft_model_task_id is not one of your finished models.");
       }
-      return source.taskId;
+      return { taskId: source.taskId, modelId: null, modelVersion: null };
     }
     const ref = parseStorageUrl(source.url, config, source.field);
-    const found = await db.findRefineDraft(userId, ref.bucket, ref.path);
+    const found = await db.findSourceModel(userId, ref.bucket, ref.path);
     if (!found) {
       throw apiError(
         "bad_request",
-        `No finished model of yours is stored at ${source.field}; pass draft_model_task_id.`,
+        `No finished GLB model of yours is stored at ${source.field}` +
+          (plan.kind === "refine_model" ? "; pass draft_model_task_id." : "."),
         { details: { field: source.field } },
       );
+    }
+    const issues = plan.sourceIssues?.(body, found) ?? [];
+    if (issues.length) {
+      throw apiError("validation_failed", "The request body is not valid.", { details: issues });
     }
     return found;
   }
@@ -82,12 +94,12 @@ export function createGenerateHandler<B extends z.ZodType<{ task_id: string }>>(
       ...i,
       ref: parseStorageUrl(i.url, config, i.field),
     }));
-    const ctx: PlanContext = { sourceTaskId: await sourceTaskId(user.id, body) };
+    const ctx: PlanContext = { source: await sourceModel(user.id, body) };
     const probed = await Promise.all(
       inputs.map((i) => probeInput(storage, i.ref, user.token, i.kind, i.field)),
     );
     const requestHash = sha256Hex(`${plan.kind}\n${canonicalJson(body)}`);
-    const row = plan.row(body);
+    const row = plan.row(body, ctx);
     const taskId = body.task_id;
     const result = await db.enqueueJob({
       userId: user.id,
@@ -108,6 +120,8 @@ export function createGenerateHandler<B extends z.ZodType<{ task_id: string }>>(
         task_id: taskId,
         prompt: row.prompt,
         style: row.style,
+        format: row.format,
+        source_model_id: row.sourceModelId ?? undefined,
         metadata: { kind: plan.kind },
       },
     });
@@ -118,7 +132,9 @@ export function createGenerateHandler<B extends z.ZodType<{ task_id: string }>>(
       case "insufficient_credits":
         throw apiError(
           "insufficient_credits",
-          `This job costs ${result.price} credits; you have ${result.balance}.`,
+          `This job costs ${result.price} credits` +
+            (conversions(body) ? ` with its ${conversions(body)} conversions` : "") +
+            `; you have ${result.balance}.`,
           { details: { balance: result.balance, price: result.price } },
         );
       case "rate_limited": {

@@ -45,7 +45,12 @@ export function createTaskStatusHandlers(deps: {
         throw apiError("upstream_error", "Could not create download links right now.");
       }
       c.header("cache-control", "no-store");
-      const body: TaskStatus = { ...job.view, asset_url: urls[0] ?? null, asset_urls: urls };
+      const body: TaskStatus = {
+        ...job.view,
+        asset_url: urls[0] ?? null,
+        asset_urls: urls,
+        conversions: job.conversions,
+      };
       return c.json(body);
     },
 

@@ -79,14 +79,48 @@ export async function fetchAsset(
   throw new AssetError("too many redirects", false);
 }
 
-/** An output file type: what it is stored as and how its first bytes must look. */
+/** An output file type: what it is stored as and how its bytes must look. */
 export interface OutputType {
   contentType: string;
   extension: string;
   /** Bytes needed before `matches` can decide. */
   headBytes: number;
   matches(head: Uint8Array): boolean;
+  /** A check of the whole file's layout at its end: the first and last bytes and its length. */
+  complete?(head: Uint8Array, tail: Uint8Array, length: number): boolean;
 }
+
+const bytesOf = (s: string) => [...s].map((c) => c.charCodeAt(0));
+const startsWith = (b: Uint8Array, sig: number[], at = 0) =>
+  b.length >= at + sig.length && sig.every((v, i) => b[at + i] === v);
+const ascii = (b: Uint8Array) => String.fromCharCode(...b);
+
+/** A ZIP's first local file header ("PK\x03\x04"). */
+const ZIP = [0x50, 0x4b, 0x03, 0x04];
+/** A ZIP ends with its end-of-central-directory record ("PK\x05\x06") in the last 22+ bytes. */
+const zipEnds = (tail: Uint8Array) => ascii(tail).includes("PK\x05\x06");
+/** The first entry's name of a ZIP whose head holds it. */
+function firstZipEntry(head: Uint8Array): string | null {
+  if (head.length < 30) return null;
+  const len = head[26] | (head[27] << 8);
+  return head.length >= 30 + len ? ascii(head.subarray(30, 30 + len)) : null;
+}
+function zipType(contentType: string, extension: string, first?: RegExp): OutputType {
+  return {
+    contentType,
+    extension,
+    // Enough for the first entry's name, when it matters.
+    headBytes: first ? 64 : 4,
+    matches: (b) => {
+      if (!startsWith(b, ZIP)) return false;
+      const name = first ? firstZipEntry(b) : null;
+      return !first || name === null || first.test(name);
+    },
+    complete: (_h, tail) => zipEnds(tail),
+  };
+}
+/** Binary FBX: "Kaydara FBX Binary  \0\x1a\0", then the version. */
+const FBX = [...bytesOf("Kaydara FBX Binary  "), 0x00, 0x1a, 0x00];
 
 export const OUTPUT_TYPES = {
   glb: {
@@ -100,52 +134,102 @@ export const OUTPUT_TYPES = {
     contentType: "image/png",
     extension: "png",
     headBytes: 8,
-    matches: (b) => [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((v, i) => b[i] === v),
+    matches: (b) => startsWith(b, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+  },
+  // Conversions (Tripo convert_model). USDZ: a ZIP whose first entry is the USD layer.
+  USDZ: zipType("model/vnd.usdz+zip", "usdz", /\.usd[ac]?$/i),
+  "3MF": zipType("model/3mf", "3mf"),
+  // glTF and OBJ come packaged with their buffers, materials and textures.
+  GLTF: zipType("application/zip", "gltf.zip"),
+  OBJ: zipType("application/zip", "obj.zip"),
+  FBX: {
+    contentType: "application/octet-stream",
+    extension: "fbx",
+    headBytes: FBX.length + 4,
+    matches: (b) => startsWith(b, FBX),
+  },
+  // Binary STL: an 80-byte header, a triangle count, 50 bytes per triangle, nothing else. A
+  // text STL (rare) is "solid … endsolid".
+  STL: {
+    contentType: "model/stl",
+    extension: "stl",
+    headBytes: 84,
+    matches: () => true,
+    complete: (head, tail, length) => {
+      const n = new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(80, true);
+      if (n > 0 && length === 84 + 50 * n) return true;
+      return ascii(head.subarray(0, 6)) === "solid " && ascii(tail).includes("endsolid");
+    },
   },
 } satisfies Record<string, OutputType>;
 
+const HEAD_KEEP = 256;
+const TAIL_KEEP = 128;
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 /**
- * Passes bytes through while checking them: the file type from the first bytes, the total
- * against Content-Length (a truncated download must fail, not become a short object), and a
- * size cap. Any failure errors the stream, which aborts the Storage upload it feeds.
+ * Passes bytes through while checking them: the file type from the first bytes (and, for
+ * formats whose layout shows only at the end, the whole file at its end), the total against
+ * Content-Length (a truncated download must fail, not become a short object), and a size cap.
+ * Any failure errors the stream, which aborts the Storage upload it feeds.
  */
 export function verifyingStream(
   type: OutputType,
   expectedLength: number | null,
   maxBytes: number,
+  /** Told the verdict: the upload the stream feeds fails with an error of its own. */
+  onRefused: (e: AssetError) => void = () => {},
 ): TransformStream<Uint8Array, Uint8Array> {
   let seen = 0;
-  let head = new Uint8Array(0);
+  let head: Uint8Array = new Uint8Array(0);
+  let tail: Uint8Array = new Uint8Array(0);
   let checked = false;
+  const refuse = (
+    controller: TransformStreamDefaultController<Uint8Array>,
+    e: AssetError,
+  ) => {
+    onRefused(e);
+    controller.error(e);
+  };
+  const invalid = () => new AssetError(`the output is not a valid ${type.extension}`, false);
   return new TransformStream({
     transform(chunk, controller) {
-      if (!checked) {
-        const merged = new Uint8Array(head.length + chunk.length);
-        merged.set(head);
-        merged.set(chunk, head.length);
-        head = merged.subarray(0, Math.min(merged.length, 64));
-        if (head.length >= type.headBytes) {
-          checked = true;
-          if (!type.matches(head)) {
-            controller.error(new AssetError(`the output is not a valid ${type.extension}`, false));
-            return;
-          }
+      if (head.length < HEAD_KEEP) head = concat(head, chunk).subarray(0, HEAD_KEEP);
+      if (type.complete) {
+        tail = chunk.length >= TAIL_KEEP
+          ? chunk.slice(chunk.length - TAIL_KEEP)
+          : concat(tail, chunk).slice(-TAIL_KEEP);
+      }
+      if (!checked && head.length >= type.headBytes) {
+        checked = true;
+        if (!type.matches(head)) {
+          refuse(controller, invalid());
+          return;
         }
       }
       seen += chunk.byteLength;
       if (seen > maxBytes) {
-        controller.error(new AssetError("the output is larger than allowed", false));
+        refuse(controller, new AssetError("the output is larger than allowed", false));
         return;
       }
       controller.enqueue(chunk);
     },
     flush(controller) {
       if (seen === 0) {
-        controller.error(new AssetError("the output is empty", true));
-      } else if (!checked && !type.matches(head)) {
-        controller.error(new AssetError(`the output is not a valid ${type.extension}`, false));
+        refuse(controller, new AssetError("the output is empty", true));
       } else if (expectedLength !== null && seen !== expectedLength) {
-        controller.error(new AssetError("the download was cut short", true));
+        refuse(controller, new AssetError("the download was cut short", true));
+      } else if (
+        (!checked && (head.length < type.headBytes || !type.matches(head))) ||
+        (type.complete && !type.complete(head, tail, seen))
+      ) {
+        refuse(controller, invalid());
       }
     },
   });

@@ -27,6 +27,7 @@ export const JOB_FAILURES = {
   // Set by the SQL state machine itself.
   deadline_exceeded: "The job did not finish in time.",
   cancelled: "Cancelled by the user.",
+  credits_exhausted: "Not enough credits for this conversion; nothing was charged.",
 } as const;
 
 export type JobFailureCode = keyof typeof JOB_FAILURES;

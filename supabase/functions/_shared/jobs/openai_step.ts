@@ -1,12 +1,13 @@
-// One step of an OpenAI image job. The billed call is the request itself (an edit), answered
-// with the images: it is recorded before it is made and never replayed; its images are stored
-// with in-place retries, since they cannot be made again.
+// One step of an OpenAI image job. The billed call is the request itself (an edit of the input
+// image, or a generation from the prompt alone), answered with the images: it is recorded
+// before it is made and never replayed; its images are stored with in-place retries, since they
+// cannot be made again.
 import type { ClaimedJob, Db, OutputRef } from "../db.ts";
 import type { OpenAIImagesClient } from "../providers/openai.ts";
 import type { Storage } from "../storage/adapter.ts";
 import { OUTPUT_TYPES } from "./assets.ts";
 import { type Outcome, type Outcomes, PaidOutputLost } from "./outcome.ts";
-import type { OpenAIEditRequest } from "./schemas.ts";
+import type { OpenAIRequest } from "./schemas.ts";
 import { persist, RECORD_ATTEMPTS } from "./tripo_step.ts";
 
 /** Any single Storage call (input download, image upload, existence check). */
@@ -23,7 +24,7 @@ export function createOpenAIStep(deps: {
 }) {
   const { db, storage, openai, outcomes, outputRef } = deps;
 
-  return async function openaiStep(job: ClaimedJob, req: OpenAIEditRequest): Promise<Outcome> {
+  return async function openaiStep(job: ClaimedJob, req: OpenAIRequest): Promise<Outcome> {
     const n = req.params.n;
     const ext = OUTPUT_TYPES.png.extension;
     const outs = Array.from({ length: n }, (_, i) => outputRef(job, `${job.job_id}-${i}.${ext}`));
@@ -40,19 +41,26 @@ export function createOpenAIStep(deps: {
       }
       return await outcomes.fail(job, "submission_unknown");
     }
-    const [input] = req.inputs;
-    const res = await storage.download(input, AbortSignal.timeout(STORAGE_CALL_TIMEOUT_MS));
-    const image = new Uint8Array(await res.arrayBuffer());
+    // An edit's input is read before the billed call is recorded: a failed read costs nothing.
+    const edit = req.op === "openai_edit"
+      ? await (async () => {
+        const [input] = req.inputs;
+        const res = await storage.download(input, AbortSignal.timeout(STORAGE_CALL_TIMEOUT_MS));
+        return { input, image: new Uint8Array(await res.arrayBuffer()) };
+      })()
+      : null;
     const gate = await db.beginSubmit(job.job_id, job.lease_token);
     if (gate === "lease_lost") return "lease_lost";
     if (gate !== "ok") return await outcomes.fail(job, "submission_unknown");
-    const result = await openai.edit({
-      image,
-      contentType: input.content_type,
-      filename: `input.${input.content_type.slice(6)}`,
-      prompt: req.prompt,
-      ...req.params,
-    });
+    const result = edit
+      ? await openai.edit({
+        image: edit.image,
+        contentType: edit.input.content_type,
+        filename: `input.${edit.input.content_type.slice(6)}`,
+        prompt: req.prompt,
+        ...req.params,
+      })
+      : await openai.generate({ prompt: req.prompt, ...req.params });
     if (result.images.length < n) return await outcomes.fail(job, "output_invalid");
     // Each attempt bounded: a stalled Storage must not hang the invocation.
     try {

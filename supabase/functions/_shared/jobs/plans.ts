@@ -4,6 +4,8 @@
 import type { z } from "zod";
 import type { AssetKind, ProbedInput } from "../storage/inputs.ts";
 import {
+  type ConvertFormat,
+  convertModelBody,
   imageToImageBody,
   imageToModelBody,
   type JobKind,
@@ -13,10 +15,12 @@ import {
   sketchToModelBody,
   type StoredImage,
   type StoredInput,
+  textToImageBody,
   textToModelBody,
+  TEXTURE_4096_VERSIONS,
 } from "./schemas.ts";
 
-export type RateBucket = "image" | "model" | "refine";
+export type RateBucket = "image" | "model" | "refine" | "convert";
 
 export interface InputSpec {
   field: string;
@@ -24,17 +28,31 @@ export interface InputSpec {
   kind: AssetKind;
 }
 
-export interface PlanContext {
-  /** The provider task id of the caller's own finished model named by `source`. */
-  sourceTaskId?: string;
+/** The caller's own finished model a job starts from (refine, convert), as found in `models`. */
+export interface SourceInfo {
+  /** Its provider (Tripo) task id. */
+  taskId: string;
+  /** Its `models` row (null when named by a draft id only). */
+  modelId: string | null;
+  /** The model_version it was generated with, when the request named one. */
+  modelVersion: string | null;
 }
 
-/** A job made from one of the caller's own finished models (refine). */
+export interface PlanContext {
+  source?: SourceInfo;
+}
+
+/** A job made from one of the caller's own finished models (refine, convert). */
 export interface SourceModel {
   field: string;
   url: string;
   /** The provider task id the caller named, if any (checked to be theirs). */
   taskId?: string;
+}
+
+export interface Issue {
+  path: string;
+  message: string;
 }
 
 export interface Plan<B extends z.ZodType<{ task_id: string }>, K extends JobKind = JobKind> {
@@ -46,8 +64,16 @@ export interface Plan<B extends z.ZodType<{ task_id: string }>, K extends JobKin
   outputs(body: z.output<B>): number;
   inputs(body: z.output<B>): InputSpec[];
   source?(body: z.output<B>): SourceModel;
+  /** What the provider would refuse about this body given its source model. */
+  sourceIssues?(body: z.output<B>, source: SourceInfo): Issue[];
   request(body: z.output<B>, inputs: ProbedInput[], ctx: PlanContext): JobRequest;
-  row(body: z.output<B>): { prompt: string | null; style: string | null };
+  row(body: z.output<B>, ctx: PlanContext): {
+    prompt: string | null;
+    style: string | null;
+    /** Models only: the file format (GLB unless converted) and the model converted from. */
+    format?: string;
+    sourceModelId?: string | null;
+  };
 }
 
 export function definePlan<B extends z.ZodType<{ task_id: string }>, K extends JobKind>(
@@ -80,6 +106,16 @@ function pick<T extends Record<string, unknown>, K extends keyof T>(
   return out as Pick<T, K>;
 }
 
+/** Conversions to chain after the model (read by the SQL state machine), when asked for. */
+function chain(b: { output_formats?: ConvertFormat[] }) {
+  return b.output_formats ? { output_formats: b.output_formats } : {};
+}
+
+/** The seed's prompt customisation: the style is appended to the prompt. */
+function styled(b: { prompt: string; style?: string }): string {
+  return b.style ? `${b.prompt} Style: ${b.style}` : b.prompt;
+}
+
 function omit<T extends Record<string, unknown>, K extends keyof T>(
   o: T,
   ...keys: K[]
@@ -103,12 +139,25 @@ export const PLANS = {
       const [image] = storedImages(inputs);
       return {
         op: "openai_edit",
-        // The seed's prompt customisation: the style is appended to the prompt.
-        prompt: b.style ? `${b.prompt} Style: ${b.style}` : b.prompt,
+        prompt: styled(b),
         params: pick(b, "n", "size", "quality", "background"),
         inputs: [image],
       };
     },
+    row: (b) => ({ prompt: b.prompt, style: b.style ?? null }),
+  }),
+  text_to_image: definePlan({
+    kind: "text_to_image",
+    provider: "openai",
+    rateBucket: "image",
+    body: textToImageBody,
+    outputs: (b) => b.n,
+    inputs: () => [],
+    request: (b) => ({
+      op: "openai_generate",
+      prompt: styled(b),
+      params: pick(b, "n", "size", "quality", "background"),
+    }),
     row: (b) => ({ prompt: b.prompt, style: b.style ?? null }),
   }),
   text_to_model: definePlan({
@@ -121,8 +170,9 @@ export const PLANS = {
     request: (b) => ({
       op: "tripo_task",
       tripo_type: "text_to_model",
-      params: omit(b, "task_id"),
+      params: omit(b, "task_id", "output_formats"),
       inputs: [],
+      ...chain(b),
     }),
     row: (b) => ({ prompt: b.prompt, style: b.style ?? null }),
   }),
@@ -139,12 +189,24 @@ export const PLANS = {
         kind: "image" as const,
       })),
     request: (b, inputs) => {
-      const params = omit(b, "task_id", "input_image_asset_urls");
+      const params = omit(b, "task_id", "input_image_asset_urls", "output_formats");
       const images = storedImages(inputs);
       // One view: image_to_model. Two to four: multiview_to_model, [front, left, back, right].
       return images.length === 1
-        ? { op: "tripo_task", tripo_type: "image_to_model", params, inputs: [images[0]] }
-        : { op: "tripo_task", tripo_type: "multiview_to_model", params, inputs: images };
+        ? {
+          op: "tripo_task",
+          tripo_type: "image_to_model",
+          params,
+          inputs: [images[0]],
+          ...chain(b),
+        }
+        : {
+          op: "tripo_task",
+          tripo_type: "multiview_to_model",
+          params,
+          inputs: images,
+          ...chain(b),
+        };
     },
     row: (b) => ({ prompt: null, style: b.style ?? null }),
   }),
@@ -160,8 +222,9 @@ export const PLANS = {
     request: (b, inputs) => ({
       op: "tripo_task",
       tripo_type: "image_to_model",
-      params: omit(b, "task_id", "input_sketch_asset_url"),
+      params: omit(b, "task_id", "input_sketch_asset_url", "output_formats"),
       inputs: [storedImages(inputs)[0]],
+      ...chain(b),
     }),
     row: (b) => ({ prompt: null, style: b.style ?? null }),
   }),
@@ -179,19 +242,56 @@ export const PLANS = {
       url: b.input_model_asset_url,
       taskId: b.draft_model_task_id,
     }),
-    request: (_b, inputs, ctx) => {
+    request: (b, inputs, ctx) => {
       const model = stored(inputs[0]);
-      if (!ctx.sourceTaskId || model.content_type !== "model/gltf-binary") {
+      if (!ctx.source || model.content_type !== "model/gltf-binary") {
         throw new Error("refine needs the draft task id and a GLB input");
       }
       return {
         op: "tripo_task",
         tripo_type: "refine_model",
         params: {},
-        draft_model_task_id: ctx.sourceTaskId,
+        draft_model_task_id: ctx.source.taskId,
         inputs: [model],
+        ...chain(b),
       };
     },
     row: () => ({ prompt: null, style: null }),
+  }),
+  convert_model: definePlan({
+    kind: "convert_model",
+    provider: "tripo",
+    rateBucket: "convert",
+    body: convertModelBody,
+    outputs: () => 1,
+    // Read as the caller, like refine: the model must be theirs and readable.
+    inputs: (
+      b,
+    ) => [{ field: "input_model_asset_url", url: b.input_model_asset_url, kind: "model" }],
+    source: (b) => ({ field: "input_model_asset_url", url: b.input_model_asset_url }),
+    sourceIssues: (b, source) =>
+      b.texture_size !== undefined && b.texture_size > 2048 && source.modelVersion !== null &&
+        !TEXTURE_4096_VERSIONS.includes(source.modelVersion)
+        ? [{
+          path: "texture_size",
+          message: `at most 2048 for a model made with ${source.modelVersion}`,
+        }]
+        : [],
+    request: (b, _inputs, ctx) => {
+      if (!ctx.source) throw new Error("convert needs its source model");
+      return {
+        op: "tripo_task",
+        tripo_type: "convert_model",
+        params: omit(b, "task_id", "input_model_asset_url"),
+        original_model_task_id: ctx.source.taskId,
+        inputs: [],
+      };
+    },
+    row: (b, ctx) => ({
+      prompt: null,
+      style: null,
+      format: b.format,
+      sourceModelId: ctx.source?.modelId ?? null,
+    }),
   }),
 } satisfies { [K in JobKind]: Plan<z.ZodType<{ task_id: string }>, K> };

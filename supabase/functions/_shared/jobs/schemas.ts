@@ -8,10 +8,12 @@ import { z } from "zod";
 
 export const JOB_KINDS = [
   "image_to_image",
+  "text_to_image",
   "text_to_model",
   "image_to_model",
   "sketch_to_model",
   "refine_model",
+  "convert_model",
 ] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 export type Provider = "openai" | "tripo";
@@ -76,6 +78,90 @@ export const imageModelParams = z.strictObject(imageModelOptions);
 /** Tripo's refine_model documents no option besides the draft. */
 export const refineParams = z.strictObject({});
 
+// --- conversions (Tripo convert_model, provider_apis.md §1.4 and Tripo's post-process doc) -----
+
+export const CONVERT_FORMATS = ["GLTF", "USDZ", "FBX", "OBJ", "STL", "3MF"] as const;
+export type ConvertFormat = (typeof CONVERT_FORMATS)[number];
+export const convertFormat = z.enum(CONVERT_FORMATS);
+
+/** Tripo model versions from v2.0-20240919 on, whose models take textures up to 4096. */
+export const TEXTURE_4096_VERSIONS = [
+  "P1-20260311",
+  "v3.1-20260211",
+  "v3.0-20250812",
+  "v2.5-20250123",
+  "v2.0-20240919",
+];
+
+const convertOptions = {
+  format: convertFormat,
+  quad: z.boolean().optional(),
+  force_symmetry: z.boolean().optional(),
+  face_limit: z.number().int().min(1).max(2_000_000).optional(),
+  flatten_bottom: z.boolean().optional(),
+  flatten_bottom_threshold: z.number().min(0).max(1).optional(),
+  texture_size: z.number().int().min(1).max(4096).optional(),
+  texture_format: z.enum([
+    "BMP",
+    "DPX",
+    "HDR",
+    "JPEG",
+    "OPEN_EXR",
+    "PNG",
+    "TARGA",
+    "TIFF",
+    "WEBP",
+  ]).optional(),
+  pivot_to_center_bottom: z.boolean().optional(),
+  scale_factor: z.number().positive().max(1000).optional(),
+  with_animation: z.boolean().optional(),
+  pack_uv: z.boolean().optional(),
+  bake: z.boolean().optional(),
+  part_names: z.array(text(100)).min(1).max(50).optional(),
+  animate_in_place: z.boolean().optional(),
+  export_vertex_colors: z.boolean().optional(),
+  export_orientation: z.enum(["+x", "-x", "+y", "-y"]).optional(),
+  fbx_preset: z.enum(["blender", "3dsmax", "mixamo"]).optional(),
+};
+
+/** Combinations Tripo refuses (400/1004): refused here, before anything is paid. */
+function convertRules(
+  p: {
+    format: ConvertFormat;
+    texture_format?: string;
+    export_vertex_colors?: boolean;
+    fbx_preset?: string;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (p.format === "FBX" && p.texture_format && !["JPEG", "PNG"].includes(p.texture_format)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["texture_format"],
+      message: "FBX takes JPEG or PNG textures only",
+    });
+  }
+  if (p.export_vertex_colors && p.format !== "OBJ" && p.format !== "GLTF") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["export_vertex_colors"],
+      message: "export_vertex_colors is for OBJ and GLTF only",
+    });
+  }
+  if (p.fbx_preset && p.format !== "FBX") {
+    ctx.addIssue({ code: "custom", path: ["fbx_preset"], message: "fbx_preset is for FBX only" });
+  }
+}
+
+export const convertParams = z.strictObject(convertOptions).superRefine(convertRules);
+export type ConvertParams = z.infer<typeof convertParams>;
+
+/** Conversions chained after a model succeeds: distinct formats, at most all six. */
+const outputFormats = z.array(convertFormat).min(1).max(CONVERT_FORMATS.length).refine(
+  (l) => new Set(l).size === l.length,
+  { message: "must not list a format twice" },
+).optional();
+
 // --- OpenAI options (provider_apis.md §2.2) ---------------------------------------------------
 
 export const imageParams = z.strictObject({
@@ -95,28 +181,45 @@ export const imageToImageBody = z.strictObject({
   ...imageParams.shape,
 });
 
+export const textToImageBody = z.strictObject({
+  task_id: taskId,
+  prompt: text(4000),
+  style: text(200).optional(),
+  ...imageParams.shape,
+});
+
 export const textToModelBody = z.strictObject({
   task_id: taskId,
   ...textToModelParams.shape,
+  output_formats: outputFormats,
 });
 
 export const imageToModelBody = z.strictObject({
   task_id: taskId,
   input_image_asset_urls: z.array(assetUrl).min(1).max(4),
   ...imageModelParams.shape,
+  output_formats: outputFormats,
 });
 
 export const sketchToModelBody = z.strictObject({
   task_id: taskId,
   input_sketch_asset_url: assetUrl,
   ...imageModelParams.shape,
+  output_formats: outputFormats,
 });
 
 export const refineModelBody = z.strictObject({
   task_id: taskId,
   input_model_asset_url: assetUrl,
   draft_model_task_id: z.string().regex(/^[A-Za-z0-9-]{1,64}$/).optional(),
+  output_formats: outputFormats,
 });
+
+export const convertModelBody = z.strictObject({
+  task_id: taskId,
+  input_model_asset_url: assetUrl,
+  ...convertOptions,
+}).superRefine(convertRules);
 
 // --- stored job requests (jobs.request) -----------------------------------------------------
 
@@ -130,18 +233,23 @@ export const storedModel = z.object({
 export type StoredImage = z.infer<typeof storedImage>;
 export type StoredInput = StoredImage | z.infer<typeof storedModel>;
 
+/** Read by the SQL state machine: the conversions it enqueues when the model succeeds. */
+const chained = { output_formats: z.array(convertFormat).optional() };
+
 export const tripoTaskRequest = z.discriminatedUnion("tripo_type", [
   z.object({
     op: z.literal("tripo_task"),
     tripo_type: z.literal("text_to_model"),
     params: textToModelParams,
     inputs: z.tuple([]),
+    ...chained,
   }),
   z.object({
     op: z.literal("tripo_task"),
     tripo_type: z.literal("image_to_model"),
     params: imageModelParams,
     inputs: z.tuple([storedImage]),
+    ...chained,
   }),
   z.object({
     op: z.literal("tripo_task"),
@@ -149,6 +257,7 @@ export const tripoTaskRequest = z.discriminatedUnion("tripo_type", [
     params: imageModelParams,
     // [front, left, back, right]; missing trailing views are sent as {}.
     inputs: z.array(storedImage).min(2).max(4),
+    ...chained,
   }),
   z.object({
     op: z.literal("tripo_task"),
@@ -156,6 +265,16 @@ export const tripoTaskRequest = z.discriminatedUnion("tripo_type", [
     params: refineParams,
     draft_model_task_id: z.string().min(1),
     inputs: z.tuple([storedModel]),
+    ...chained,
+  }),
+  // Built by the API (generate-convert-model) or by the SQL state machine (a chained
+  // conversion, bff.chain_conversions): keep the two shapes equal.
+  z.object({
+    op: z.literal("tripo_task"),
+    tripo_type: z.literal("convert_model"),
+    params: convertParams,
+    original_model_task_id: z.string().min(1),
+    inputs: z.tuple([]),
   }),
 ]);
 export type TripoTaskRequest = z.infer<typeof tripoTaskRequest>;
@@ -169,8 +288,17 @@ export const openaiEditRequest = z.object({
 });
 export type OpenAIEditRequest = z.infer<typeof openaiEditRequest>;
 
+export const openaiGenerateRequest = z.object({
+  op: z.literal("openai_generate"),
+  /** The prompt sent, the style appended as for edits. */
+  prompt: z.string().min(1),
+  params: imageParams,
+});
+export type OpenAIGenerateRequest = z.infer<typeof openaiGenerateRequest>;
+export type OpenAIRequest = OpenAIEditRequest | OpenAIGenerateRequest;
+
 /** Every stored job request; the worker parses `jobs.request` with it (never a cast). */
-export const jobRequest = z.union([tripoTaskRequest, openaiEditRequest]);
+export const jobRequest = z.union([tripoTaskRequest, openaiEditRequest, openaiGenerateRequest]);
 export type JobRequest = z.infer<typeof jobRequest>;
 
 /** zod issues as a short, safe list for the `details` of a 400. */

@@ -70,13 +70,15 @@ export function createTransfer(deps: {
       watchdog = setTimeout(() => stall.abort(), STALL_TIMEOUT_MS);
     };
     const signal = AbortSignal.any([lease, stall.signal, AbortSignal.timeout(STREAM_TIMEOUT_MS)]);
+    // The check's verdict: the upload fails with a network error of its own when it fires.
+    let refused: AssetError | undefined;
     try {
       const res = await fetchAsset(url, config, signal);
       const len = res.headers.get("content-length");
       const expected = len ? Number(len) : null;
       if (!res.body) throw new AssetError("the provider's file host sent no body", true);
       const body = res.body
-        .pipeThrough(verifyingStream(type, expected, MAX_OUTPUT_BYTES))
+        .pipeThrough(verifyingStream(type, expected, MAX_OUTPUT_BYTES, (e) => refused = e))
         .pipeThrough(progressTap(
           expected,
           () => failpoint("mid_download"),
@@ -86,6 +88,7 @@ export function createTransfer(deps: {
       await storage.upload(out, body, type.contentType, signal);
     } catch (e) {
       if (e instanceof AssetError) throw e;
+      if (refused) throw refused;
       // The upload refused or the transfer broke (cut download, stall, reset): the task's
       // output is still at the provider, so the step is retried and fetches a fresh URL.
       log("warn", "output transfer failed", { path: out.path, error: errorText(e) });

@@ -47,7 +47,7 @@ export function createTripoStep(deps: {
 
   async function submit(job: ClaimedJob, req: TripoTaskRequest): Promise<Outcome> {
     // Inputs go to Tripo's upload endpoint first: free and safe to repeat, unlike POST /task.
-    // Refine sends no file: it refers to the draft task.
+    // Refine and convert send no file: they refer to the task that made the model.
     const tokens: string[] = [];
     for (const input of req.inputs) {
       if (input.content_type === "model/gltf-binary") continue;
@@ -75,7 +75,12 @@ export function createTripoStep(deps: {
     return recorded ? "submitted" : "lease_lost";
   }
 
-  async function poll(job: ClaimedJob, taskId: string, lease: AbortSignal): Promise<Outcome> {
+  async function poll(
+    job: ClaimedJob,
+    req: TripoTaskRequest,
+    taskId: string,
+    lease: AbortSignal,
+  ): Promise<Outcome> {
     const s = normalizeStatus(await tripo.getTask(taskId));
     switch (s.state) {
       case "failed":
@@ -94,7 +99,10 @@ export function createTripoStep(deps: {
         return ok ? "progressed" : "lease_lost";
       }
       case "success": {
-        const type = OUTPUT_TYPES.glb;
+        // A GLB, or the format converted to (checked for that format's layout on the way).
+        const type = req.tripo_type === "convert_model"
+          ? OUTPUT_TYPES[req.params.format]
+          : OUTPUT_TYPES.glb;
         const out = outputRef(job, `${job.job_id}.${type.extension}`);
         await streamOutput(s.modelUrl, out, type, lease);
         failpoint("before_complete");
@@ -110,7 +118,7 @@ export function createTripoStep(deps: {
     req: TripoTaskRequest,
     lease: AbortSignal,
   ): Promise<Outcome> {
-    if (job.provider_task_id) return await poll(job, job.provider_task_id, lease);
+    if (job.provider_task_id) return await poll(job, req, job.provider_task_id, lease);
     // Died between recording the intent and storing Tripo's task id: it may exist.
     if (job.submitted_at) return await outcomes.fail(job, "submission_unknown");
     return await submit(job, req);

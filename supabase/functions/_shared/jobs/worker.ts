@@ -104,9 +104,7 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
         return await outcomes.fail(job, "invalid_request");
       }
       const r = req.data;
-      return r.op === "openai_edit"
-        ? await openaiStep(job, r)
-        : await tripoStep(job, r, ctl.signal);
+      return r.op === "tripo_task" ? await tripoStep(job, r, ctl.signal) : await openaiStep(job, r);
     } catch (e) {
       return await outcomes.fromError(job, e);
     } finally {

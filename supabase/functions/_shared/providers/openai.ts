@@ -1,8 +1,8 @@
 /**
- * OpenAI Images client (gpt-image-1 edits) through the official SDK: the only code that knows
- * OpenAI's wire format (see shared/reference/provider_apis.md §2).
+ * OpenAI Images client (gpt-image-1 edits and generations) through the official SDK: the only
+ * code that knows OpenAI's wire format (see shared/reference/provider_apis.md §2).
  *
- * An edit is billed per call, so the SDK's own retries are off (`maxRetries: 0`): the caller
+ * Every call is billed, so the SDK's own retries are off (`maxRetries: 0`): the caller
  * decides, using `ProviderError.landed` (only `"no"` is safe to replay).
  */
 import OpenAI, {
@@ -17,10 +17,7 @@ import { isConnectError, parseRetryAfter } from "./http.ts";
 
 export type ImageContentType = "image/png" | "image/jpeg" | "image/webp";
 
-export interface OpenAIEditParams {
-  image: Uint8Array;
-  contentType: ImageContentType;
-  filename: string;
+export interface OpenAIGenerateParams {
   prompt: string;
   n: number;
   size?: string;
@@ -28,15 +25,24 @@ export interface OpenAIEditParams {
   background?: string;
 }
 
-export interface OpenAIEditResult {
+export interface OpenAIEditParams extends OpenAIGenerateParams {
+  image: Uint8Array;
+  contentType: ImageContentType;
+  filename: string;
+}
+
+export interface OpenAIImagesResult {
   /** Decoded PNG bytes, one per generated image. */
   images: Uint8Array[];
   requestId?: string;
 }
 
 export interface OpenAIImagesClient {
-  edit(p: OpenAIEditParams): Promise<OpenAIEditResult>;
+  edit(p: OpenAIEditParams): Promise<OpenAIImagesResult>;
+  generate(p: OpenAIGenerateParams): Promise<OpenAIImagesResult>;
 }
+
+type Op = "images.edit" | "images.generate";
 
 export interface OpenAIImagesOptions {
   apiKey: string;
@@ -63,8 +69,8 @@ function header(h: Headers | undefined, name: string): string | null {
   return h?.get(name) ?? null;
 }
 
-/** Classifies anything the SDK throws during an edit. */
-export function mapOpenAIError(e: unknown): ProviderError {
+/** Classifies anything the SDK throws during an edit or a generation. */
+export function mapOpenAIError(e: unknown, op: Op = "images.edit"): ProviderError {
   if (e instanceof ProviderError) return e;
   if (e instanceof APIConnectionTimeoutError) {
     return new ProviderError({
@@ -72,7 +78,7 @@ export function mapOpenAIError(e: unknown): ProviderError {
       kind: "transient",
       landed: "maybe",
       code: "timeout",
-      message: `openai images.edit: ${e.message}`,
+      message: `openai ${op}: ${e.message}`,
       cause: e,
     });
   }
@@ -82,7 +88,7 @@ export function mapOpenAIError(e: unknown): ProviderError {
       kind: "transient",
       landed: "maybe",
       code: "timeout",
-      message: `openai images.edit aborted: ${e.message}`,
+      message: `openai ${op} aborted: ${e.message}`,
       cause: e,
     });
   }
@@ -93,7 +99,7 @@ export function mapOpenAIError(e: unknown): ProviderError {
       kind: "transient",
       landed: connect ? "no" : "maybe",
       code: "network",
-      message: `openai images.edit: ${e.message}${
+      message: `openai ${op}: ${e.message}${
         e.cause instanceof Error ? ` (${e.cause.message})` : ""
       }`,
       cause: e,
@@ -110,7 +116,7 @@ export function mapOpenAIError(e: unknown): ProviderError {
       providerCode: code ?? type,
       requestId,
       // The SDK message is "<status> <provider message>"; kept for logs only.
-      message: `openai images.edit: ${e.message}`.slice(0, 500),
+      message: `openai ${op}: ${e.message}`.slice(0, 500),
       cause: e,
     };
     if (
@@ -172,9 +178,47 @@ export function mapOpenAIError(e: unknown): ProviderError {
     kind: "transient",
     landed: "maybe",
     code: "bad_response",
-    message: `openai images.edit: ${(e as Error)?.message ?? String(e)}`.slice(0, 500),
+    message: `openai ${op}: ${(e as Error)?.message ?? String(e)}`.slice(0, 500),
     cause: e,
   });
+}
+
+/** The images of a response, checked: base64 that decodes to PNGs. */
+function imagesOf(data: OpenAI.Images.ImagesResponse, op: Op, requestId?: string) {
+  const bad = (what: string) =>
+    new ProviderError({
+      provider: "openai",
+      kind: "transient",
+      landed: "yes",
+      code: "bad_response",
+      requestId,
+      message: `openai ${op}: ${what}`,
+    });
+  const images: Uint8Array[] = [];
+  for (const item of data.data ?? []) {
+    if (typeof item?.b64_json !== "string") throw bad("image without b64_json");
+    let bytes: Uint8Array;
+    try {
+      bytes = decodeBase64(item.b64_json);
+    } catch {
+      throw bad("invalid base64");
+    }
+    if (!isPng(bytes)) throw bad("image is not a PNG");
+    images.push(bytes);
+  }
+  if (images.length === 0) throw bad("no images");
+  return { images, requestId };
+}
+
+/** The options both calls take, as the SDK types them (absent ones left out). */
+function options(p: OpenAIGenerateParams) {
+  type Edit = OpenAI.Images.ImageEditParams;
+  return {
+    n: p.n,
+    ...(p.size ? { size: p.size as Edit["size"] } : {}),
+    ...(p.quality ? { quality: p.quality as Edit["quality"] } : {}),
+    ...(p.background ? { background: p.background as Edit["background"] } : {}),
+  };
 }
 
 export function createOpenAIImages(opts: OpenAIImagesOptions): OpenAIImagesClient {
@@ -188,61 +232,51 @@ export function createOpenAIImages(opts: OpenAIImagesOptions): OpenAIImagesClien
       timeout: opts.timeoutMs ?? 140_000,
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
     });
+  const requireKey = () => {
+    if (!opts.apiKey) {
+      throw new ProviderError({
+        provider: "openai",
+        kind: "permanent",
+        landed: "no",
+        code: "auth_failed",
+        message: "openai: OPENAI_API_KEY is not set",
+      });
+    }
+  };
+  /** One billed call, its errors classified, its images checked. */
+  async function call(
+    op: Op,
+    send: () => Promise<{ data: unknown; request_id: string | null }>,
+  ): Promise<OpenAIImagesResult> {
+    let r: { data: unknown; request_id: string | null };
+    try {
+      r = await send();
+    } catch (e) {
+      throw mapOpenAIError(e, op);
+    }
+    return imagesOf(r.data as OpenAI.Images.ImagesResponse, op, r.request_id ?? undefined);
+  }
 
   return {
     async edit(p) {
-      if (!opts.apiKey) {
-        throw new ProviderError({
-          provider: "openai",
-          kind: "permanent",
-          landed: "no",
-          code: "auth_failed",
-          message: "openai: OPENAI_API_KEY is not set",
-        });
-      }
+      requireKey();
       const file = await toFile(p.image, p.filename, { type: p.contentType });
-      let data: OpenAI.Images.ImagesResponse;
-      let requestId: string | undefined;
-      try {
-        const r = await sdk().images.edit({
+      return await call("images.edit", () =>
+        sdk().images.edit({
           model: "gpt-image-1",
           image: [file],
           prompt: p.prompt,
-          n: p.n,
-          ...(p.size ? { size: p.size as OpenAI.Images.ImageEditParams["size"] } : {}),
-          ...(p.quality ? { quality: p.quality as OpenAI.Images.ImageEditParams["quality"] } : {}),
-          ...(p.background
-            ? { background: p.background as OpenAI.Images.ImageEditParams["background"] }
-            : {}),
-        }).withResponse();
-        data = r.data as OpenAI.Images.ImagesResponse;
-        requestId = r.request_id ?? undefined;
-      } catch (e) {
-        throw mapOpenAIError(e);
-      }
-      const bad = (what: string) =>
-        new ProviderError({
-          provider: "openai",
-          kind: "transient",
-          landed: "yes",
-          code: "bad_response",
-          requestId,
-          message: `openai images.edit: ${what}`,
-        });
-      const images: Uint8Array[] = [];
-      for (const item of data.data ?? []) {
-        if (typeof item?.b64_json !== "string") throw bad("image without b64_json");
-        let bytes: Uint8Array;
-        try {
-          bytes = decodeBase64(item.b64_json);
-        } catch {
-          throw bad("invalid base64");
-        }
-        if (!isPng(bytes)) throw bad("image is not a PNG");
-        images.push(bytes);
-      }
-      if (images.length === 0) throw bad("no images");
-      return { images, requestId };
+          ...options(p),
+        }).withResponse());
+    },
+    async generate(p) {
+      requireKey();
+      return await call("images.generate", () =>
+        sdk().images.generate({
+          model: "gpt-image-1",
+          prompt: p.prompt,
+          ...options(p),
+        }).withResponse());
     },
   };
 }

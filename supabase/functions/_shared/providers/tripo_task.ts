@@ -3,6 +3,7 @@
 // Together with providers/tripo.ts (the HTTP client) the only code that knows Tripo's format.
 import type { z } from "zod";
 import type {
+  ConvertParams,
   imageModelParams,
   StoredImage,
   textToModelParams,
@@ -26,7 +27,8 @@ export type TripoTaskBody =
     type: "multiview_to_model";
     files: (TripoFile | Record<string, never>)[];
   } & z.infer<typeof imageModelParams>)
-  | { type: "refine_model"; draft_model_task_id: string };
+  | { type: "refine_model"; draft_model_task_id: string }
+  | ({ type: "convert_model"; original_model_task_id: string } & ConvertParams);
 
 export type TripoStatus =
   | "queued"
@@ -107,6 +109,12 @@ export function buildTaskBody(req: TripoTaskRequest, fileTokens: string[]): Trip
       };
     case "refine_model":
       return { type: "refine_model", draft_model_task_id: req.draft_model_task_id };
+    case "convert_model":
+      return {
+        type: "convert_model",
+        original_model_task_id: req.original_model_task_id,
+        ...req.params,
+      };
   }
 }
 
