@@ -191,3 +191,68 @@ create table if not exists auth.sessions (
 create index if not exists sessions_user_id_idx on auth.sessions (user_id);
 create index if not exists refresh_tokens_session_id_revoked_idx
   on auth.refresh_tokens (session_id, revoked);
+
+-- >>> storage_standin: the Storage stand-in's own helper (not Supabase's; localstack only) ----
+-- The stand-in makes every query ONE statement (postgres.js 3.4.9 leaks errors out of
+-- client-side transactions when a connection resets). Supabase Storage runs its SQL in a
+-- transaction as the caller's role with the caller's JWT claims so RLS decides; exec_as is that
+-- transaction, inside one statement: it sets the role and claims locally, runs `p_sql` with
+-- `p_args` as $1 (a text[]: `$1[1]`, `$1[2]`, … cast in the SQL), and returns the rows as jsonb.
+-- Modes: 'rows' (a query or DML … RETURNING), 'exec' (DML without RETURNING, so an INSERT-only
+-- policy suffices, as on Supabase; one row {row_count}), 'probe' (runs it in a subtransaction
+-- that is always rolled back: "would this be allowed?").
+-- The role and claims are reset before returning, and were set with is_local anyway, so they
+-- never reach the next statement. Not security definer (a definer function may not change
+-- role); owned by postgres and executable by nobody else.
+create schema if not exists storage_standin;
+revoke all on schema storage_standin from public;
+
+create or replace function storage_standin.exec_as(
+  p_role text,
+  p_claims jsonb,
+  p_sql text,
+  p_args text[] default '{}',
+  p_mode text default 'rows'
+) returns setof jsonb
+language plpgsql volatile as $$
+declare
+  _n bigint;
+  _r record;
+begin
+  -- Only the API roles: the stand-in must never run a caller's statement as anyone else.
+  if p_role is null or p_role not in ('anon', 'authenticated', 'service_role') then
+    raise exception 'exec_as: % is not an API role', p_role using errcode = '22023';
+  end if;
+  perform set_config('role', p_role, true),
+          set_config('request.jwt.claims', coalesce(p_claims, '{}'::jsonb)::text, true),
+          set_config('request.jwt.claim.sub', coalesce(p_claims ->> 'sub', ''), true),
+          set_config('request.jwt.claim.role', p_role, true);
+  if p_mode = 'rows' then
+    -- A loop rather than wrapping p_sql in a CTE: a statement with its own data-modifying
+    -- WITH must stay top-level. It runs to completion here, before the reset below.
+    for _r in execute p_sql using p_args loop
+      return next to_jsonb(_r);
+    end loop;
+  elsif p_mode = 'exec' then
+    execute p_sql using p_args;
+    get diagnostics _n = row_count;
+    return next jsonb_build_object('row_count', _n);
+  elsif p_mode = 'probe' then
+    begin
+      execute p_sql using p_args;
+      raise exception using errcode = 'SBPRB'; -- allowed: undo it
+    exception when sqlstate 'SBPRB' then
+      null;
+    end;
+  else
+    raise exception 'exec_as: unknown mode %', p_mode using errcode = '22023';
+  end if;
+  perform set_config('role', 'none', true),
+          set_config('request.jwt.claims', '', true),
+          set_config('request.jwt.claim.sub', '', true),
+          set_config('request.jwt.claim.role', '', true);
+end
+$$;
+
+revoke all on function storage_standin.exec_as(text, jsonb, text, text[], text) from public;
+-- <<< storage_standin -------------------------------------------------------------------------
