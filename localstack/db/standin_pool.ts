@@ -8,7 +8,7 @@
 // - `connect_timeout` and a capped `backoff`: a connect caught by a reset can otherwise wait the
 //   default 30 s, and reconnects after a burst of resets back off for up to 20 s.
 // - `application_name`: so a test (or an operator) can find exactly this pool's connections.
-// - rows repaired: see repairRows.
+// - state a reset leaves behind in a connection: see selfHealing and repairRows.
 import postgres from "postgres";
 
 /**
@@ -23,32 +23,68 @@ export function repairRows<T>(rows: T): T {
   return rows.filter(() => true) as T;
 }
 
-/** Wraps a pool so that every tagged-template statement resolves to repaired rows. */
-function repairing(sql: postgres.Sql): postgres.Sql {
-  return new Proxy(sql, {
-    apply(target, self, args) {
-      const q = Reflect.apply(target, self, args);
-      // `sql(values)` helpers are not statements; fragments are never awaited, so unaffected.
-      if (!(q instanceof Promise)) return q;
-      const then = q.then;
-      Object.defineProperty(q, "then", {
-        value: (ok?: (v: unknown) => unknown, ko?: (e: unknown) => unknown) =>
-          then.call(q, repairRows).then(ok, ko),
+const code = (err: unknown) => String((err as { code?: unknown })?.code ?? "");
+
+/**
+ * A pool whose statements resolve to repaired rows and which starts afresh after a lost
+ * connection. postgres.js 3.4.9 keeps per-connection state across a reset that hit an active
+ * statement, and the slot's next use pays for it: a stored FATAL (57P01) rejects the next
+ * statement during the reconnect, before it is sent; a pending-write handle that `closed()`
+ * clears but keeps makes the next connect never send its startup message (CONNECT_TIMEOUT,
+ * and again on every later connect); the row counter shifts the next result (repairRows). Each
+ * starts with a statement failing on a lost connection, so that is when the pool is replaced
+ * by a fresh one (the old one ends in the background, its statements still finishing). A
+ * statement that timed out connecting was never sent: it runs once more on the fresh pool.
+ */
+function selfHealing(make: () => postgres.Sql): postgres.Sql {
+  let current = make();
+  let ended = false;
+  const retiring = new Set<postgres.Sql>();
+  const renew = (failed: postgres.Sql) => {
+    if (failed !== current || ended) return; // already renewed, or shutting down
+    current = make();
+    retiring.add(failed);
+    failed.end({ timeout: 5 }).catch(() => {}).finally(() => retiring.delete(failed));
+  };
+  const run = (args: unknown[]): unknown => {
+    const pool = current;
+    const q = Reflect.apply(pool, undefined, args);
+    // `sql(values)` helpers are not statements; fragments are never awaited, so unaffected.
+    if (!(q instanceof Promise)) return q;
+    const then = q.then;
+    const settled = () =>
+      then.call(q, repairRows).catch((err: unknown) => {
+        if (!connectionLost(err)) throw err;
+        renew(pool);
+        if (code(err) !== "CONNECT_TIMEOUT" || ended) throw err;
+        return (Reflect.apply(current, undefined, args) as Promise<unknown>).then(repairRows);
       });
-      return q;
-    },
+    Object.defineProperty(q, "then", {
+      value: (ok?: (v: unknown) => unknown, ko?: (e: unknown) => unknown) => settled().then(ok, ko),
+    });
+    return q;
+  };
+  const end = async (opts?: { timeout?: number }) => {
+    ended = true;
+    await Promise.all([current, ...retiring].map((p) => p.end(opts)));
+  };
+  return new Proxy(current, {
+    apply: (_target, _self, args) => run(args),
+    get: (_target, prop) => prop === "end" ? end : Reflect.get(current, prop),
   });
 }
 
 export function standinPool(dbUrl: string, name: string, max = 10): postgres.Sql {
-  return repairing(postgres(dbUrl, {
-    max,
-    onnotice: () => {},
-    fetch_types: false,
-    connect_timeout: 10,
-    backoff: (attempt) => Math.min(0.05 * 2 ** attempt, 2),
-    connection: { application_name: name },
-  }));
+  const make = () =>
+    postgres(dbUrl, {
+      max,
+      onnotice: () => {},
+      fetch_types: false,
+      connect_timeout: 5,
+      backoff: (attempt) => Math.min(0.05 * 2 ** attempt, 2),
+      connection: { application_name: name },
+    });
+  return selfHealing(make);
 }
 
 /**
@@ -57,8 +93,7 @@ export function standinPool(dbUrl: string, name: string, max = 10): postgres.Sql
  * stand-ins log it as one line rather than with a stack.
  */
 export function connectionLost(err: unknown): boolean {
-  const code = String((err as { code?: unknown })?.code ?? "");
-  return /^(57P0[1-3]|08\d{3}|E[A-Z]+|CONNECT(ION)?_[A-Z]+)$/.test(code) ||
+  return /^(57P0[1-3]|08\d{3}|E[A-Z]+|CONNECT(ION)?_[A-Z]+)$/.test(code(err)) ||
     /socket has been ended/.test(String((err as Error)?.message));
 }
 
