@@ -1,13 +1,17 @@
-// The floor: the least a generation POST can do on this stack — Hono routing, HS256 JWT
-// verification (jose), zod body validation, one INSERT in a transaction (postgres.js pool of
-// 4). Run as its own `deno run` process and bound through DENO_SERVE_ADDRESS, like a function.
+// The floor: the least a generation POST can do on this platform as it is now — Hono routing,
+// an ES256 user token verified against the project's JWKS (jose's local JWKS set, audience
+// `authenticated`), zod body validation, and ONE insert statement (no client-side transaction),
+// through the same transaction pooler the functions use, with the functions' connection
+// settings (postgres.js `poolOptions(2)`: prepare off, a pool of 2, as a generation isolate
+// gets). Run as its own `deno run` process and bound through DENO_SERVE_ADDRESS, like a function.
 import { Hono } from "hono";
 import { z } from "zod";
 import * as jose from "jose";
 import postgres from "postgres";
+import { poolOptions } from "../supabase/functions/_shared/db.ts";
 
-const secret = new TextEncoder().encode(Deno.env.get("FLOOR_JWT_SECRET") ?? "");
-const sql = postgres(Deno.env.get("FLOOR_DB_URL") ?? "", { max: 4, onnotice: () => {} });
+const jwks = jose.createLocalJWKSet(JSON.parse(Deno.env.get("FLOOR_JWKS") ?? '{"keys":[]}'));
+const sql = postgres(Deno.env.get("FLOOR_DB_URL") ?? "", poolOptions(2));
 
 const body = z.strictObject({
   task_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
@@ -20,8 +24,8 @@ app.post("/", async (c) => {
   if (!token) return c.json({ error: { code: "unauthorized" } }, 401);
   let sub: string;
   try {
-    const { payload } = await jose.jwtVerify(token, secret, {
-      algorithms: ["HS256"],
+    const { payload } = await jose.jwtVerify(token, jwks, {
+      algorithms: ["ES256"],
       audience: "authenticated",
     });
     if (typeof payload.sub !== "string") throw new Error("no sub");
@@ -31,11 +35,10 @@ app.post("/", async (c) => {
   }
   const parsed = body.safeParse(await c.req.json().catch(() => null));
   if (!parsed.success) return c.json({ error: { code: "validation_failed" } }, 400);
-  const [row] = await sql.begin((tx) =>
-    tx`insert into bench.floor_jobs (user_id, task_id, prompt)
-       values (${sub}::uuid, ${parsed.data.task_id}, ${parsed.data.prompt})
-       returning id`
-  );
+  const [row] = await sql`
+    insert into bench.floor_jobs (user_id, task_id, prompt)
+    values (${sub}::uuid, ${parsed.data.task_id}, ${parsed.data.prompt})
+    returning id`;
   return c.json({ job_id: row.id, status: "pending" }, 202);
 });
 

@@ -1,6 +1,8 @@
 // SQL-level queue figures: drain throughput of the claim + complete path, and claim latency
 // with a large finished / future-dated backlog versus an empty table. These call the product's
-// bff.* functions directly over postgres.js, the way process-jobs does, with no HTTP around.
+// bff.* functions directly over postgres.js, the way process-jobs does, with no HTTP around;
+// through the transaction pooler (prepare off, as the functions connect) or straight to
+// Postgres for comparison.
 import postgres from "postgres";
 import { percentile } from "./stats.ts";
 
@@ -59,9 +61,22 @@ async function complete(sql: postgres.Sql, mode: CompleteMode, rows: Claimed[]) 
   }
 }
 
-/** 8 connections, each claiming 50 and completing them, until `count` jobs are done. */
+/** One client connection: through the pooler as the functions connect, else postgres.js's default. */
+export function queueClient(url: string, pooled: boolean): postgres.Sql {
+  return postgres(url, {
+    max: 1,
+    onnotice: () => {},
+    ...(pooled ? { prepare: false, fetch_types: false } : {}),
+  });
+}
+
+/**
+ * 8 connections to `url`, each claiming 50 and completing them, until `count` jobs are done.
+ * `pooled`: `url` is the transaction pooler (prepare off).
+ */
 export async function drain(
-  dbUrl: string,
+  url: string,
+  pooled: boolean,
   admin: postgres.Sql,
   users: string[],
   count: number,
@@ -70,10 +85,7 @@ export async function drain(
 ): Promise<DrainResult> {
   await insertTrivialJobs(admin, users, count, `drain-${mode}-${Date.now()}`);
   await admin`analyze public.jobs`;
-  const clients = Array.from(
-    { length: connections },
-    () => postgres(dbUrl, { max: 1, onnotice: () => {} }),
-  );
+  const clients = Array.from({ length: connections }, () => queueClient(url, pooled));
   await Promise.all(clients.map((c) => c`select 1`));
   let done = 0;
   let claimMs = 0;
@@ -118,18 +130,22 @@ export interface ClaimLatency {
   idleP99: number;
 }
 
-/** claim_jobs(8) with 8 due jobs waiting, and with nothing due, `samples` times each. */
+/**
+ * claim_jobs(8) over `sql` with 8 due jobs waiting, and with nothing due, `samples` times each;
+ * the jobs are inserted, completed and deleted over `admin`.
+ */
 export async function claimLatency(
   sql: postgres.Sql,
+  admin: postgres.Sql,
   users: string[],
   samples: number,
 ): Promise<ClaimLatency> {
   const busy: number[] = [];
   const idle: number[] = [];
-  const outputs = sql.json(OUTPUTS as unknown as postgres.JSONValue);
+  const outputs = admin.json(OUTPUTS as unknown as postgres.JSONValue);
   for (let i = 0; i < samples; i++) {
     await insertTrivialJobs(
-      sql,
+      admin,
       users.slice((i * 8) % users.length),
       8,
       `claim-${Date.now()}-${i}`,
@@ -137,13 +153,13 @@ export async function claimLatency(
     const t0 = performance.now();
     const rows = await sql<Claimed[]>`select job_id, lease_token from bff.claim_jobs(8, 60, 1000)`;
     busy.push(performance.now() - t0);
-    await sql`
+    await admin`
       select bff.complete_job(x.id, x.lease, ${outputs})
       from unnest(${rows.map((r) => r.job_id)}::uuid[], ${
       rows.map((r) => r.lease_token)
     }::uuid[]) as x(id, lease)`;
     // Keep the table as it was (empty stays empty), so only the backlog differs between runs.
-    await sql`delete from public.jobs where id = any (${rows.map((r) => r.job_id)}::uuid[])`;
+    await admin`delete from public.jobs where id = any (${rows.map((r) => r.job_id)}::uuid[])`;
     const t1 = performance.now();
     await sql`select job_id from bff.claim_jobs(8, 60, 1000)`;
     idle.push(performance.now() - t1);

@@ -17,8 +17,8 @@ import { FunctionRunner, readFunctionConfig } from "./runtime/runner.ts";
 import { createGateway } from "./gateway.ts";
 import { createStorageHandler } from "./storage/mod.ts";
 import { createAuthHandler } from "./auth/mod.ts";
-import { createTripoSimulator } from "./simulators/tripo.ts";
-import { createOpenAISimulator } from "./simulators/openai.ts";
+import { createRealtime, type Realtime } from "./realtime/mod.ts";
+import { startSimulators } from "./simulators/serve.ts";
 import { PASSED_THROUGH, platformEnv, type ProjectKind } from "./platform_env.ts";
 
 // Local-only stand-in credentials for the simulators (not real keys).
@@ -50,6 +50,11 @@ export interface StackOptions {
    * the secret key from Vault). 0 disables it. Default 5000 ms.
    */
   cronIntervalMs?: number;
+  /**
+   * Serve the provider simulators from a process of their own instead of the stack's event loop
+   * (default false), so their work (making a GLB or a PNG) never holds up the gateway.
+   */
+  simulatorsProcess?: boolean;
   /** Print function logs (default true). */
   logFunctions?: boolean;
   log?: (line: string) => void;
@@ -69,8 +74,12 @@ export interface Stack {
   serviceKey: string;
   tripoUrl: string;
   openaiUrl: string;
+  /** The simulators' own process (`simulatorsProcess`), else null. */
+  simulatorsPid: number | null;
   outputsBucket: string;
   functions: Map<string, FunctionRunner>;
+  /** The Realtime stand-in (`restart()` cuts every socket, as a crash would). */
+  realtime: Realtime;
   /** The environment each function isolate gets. */
   functionEnv: Record<string, string>;
   /** Environment variables describing this stack for tests (STACK_*). */
@@ -111,7 +120,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const pooler = await startPgBouncer({
     upstreamUrl: withDatabase(dbUrl, "postgres"),
     runDir: `${PROJECT_ROOT}.runs`,
-    log: (l) => log(`[pgbouncer] ${l}`),
+    log: (l) => {
+      if (opts.logFunctions ?? true) log(`[pgbouncer] ${l}`);
+    },
   });
   const poolerUrl = pooler.url(decodeURIComponent(new URL(dbUrl).pathname.slice(1)));
 
@@ -126,16 +137,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     userTokenAlg: project === "legacy" ? "HS256" : "ES256",
   });
 
-  // Simulators build output URLs from their own origin, so bind first, then create them.
-  let tripoHandler: (req: Request) => Promise<Response> = () =>
-    Promise.resolve(new Response(null, { status: 503 }));
-  let openaiHandler = tripoHandler;
-  const tripo = serve(0, (req) => tripoHandler(req));
-  const openai = serve(0, (req) => openaiHandler(req));
-  const tripoSim = createTripoSimulator({ publicUrl: tripo.url });
-  const openaiSim = createOpenAISimulator({ publicUrl: openai.url });
-  tripoHandler = (req) => tripoSim.fetch(req);
-  openaiHandler = (req) => openaiSim.fetch(req);
+  const sims = await startSimulators({ process: opts.simulatorsProcess });
+  const tripo = { url: sims.tripoUrl, port: new URL(sims.tripoUrl).port };
+  const openai = { url: sims.openaiUrl, port: new URL(sims.openaiUrl).port };
 
   // One named pool per stand-in (see db/standin_pool.ts for why these options).
   const storageSql = standinPool(dbUrl, "standin-storage");
@@ -180,7 +184,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
   const storage = createStorageHandler({ sql: storageSql, keys, dataDir, publicUrl });
   const auth = createAuthHandler({ sql: authSql, keys, publicUrl });
-  handler = createGateway({ keys, functions, storage, auth, log });
+  const realtime = await createRealtime({ dbUrl, keys, log: (l) => log(`[realtime] ${l}`) });
+  handler = createGateway({ keys, functions, storage, auth, realtime: realtime.handler, log });
   await Promise.all([...functions.values()].map((f) => f.ensureRunning()));
 
   const cronMs = opts.cronIntervalMs ?? 5000;
@@ -204,8 +209,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     serviceKey,
     tripoUrl: tripo.url,
     openaiUrl: openai.url,
+    simulatorsPid: sims.pid,
     outputsBucket,
     functions,
+    realtime,
     functionEnv,
     async testEnv() {
       const { exportJWK } = await import("jose");
@@ -231,11 +238,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     async stop() {
       if (cron) clearInterval(cron);
       await Promise.all([...functions.values()].map((f) => f.stop()));
-      await Promise.all([
-        gateway.server.shutdown(),
-        tripo.server.shutdown(),
-        openai.server.shutdown(),
-      ]);
+      await realtime.stop();
+      await Promise.all([gateway.server.shutdown(), sims.stop()]);
       await Promise.all([storageSql.end({ timeout: 5 }), authSql.end({ timeout: 5 })]);
       await pooler.stop();
     },

@@ -1,5 +1,7 @@
 -- What Supabase's Postgres image provides before any project migration runs: roles, the
--- `auth` and `storage` schemas with the helpers policies use, and the `extensions` schema.
+-- `auth`, `storage` and `realtime` schemas with the helpers policies use, and the `extensions`
+-- schema; at the end, `realtime_standin` and `storage_standin`, which are the Realtime and Storage
+-- stand-ins' own and not Supabase's.
 -- Local stand-in only (never part of supabase/migrations). Idempotent: safe to apply twice.
 
 do $$
@@ -191,6 +193,230 @@ create table if not exists auth.sessions (
 create index if not exists sessions_user_id_idx on auth.sessions (user_id);
 create index if not exists refresh_tokens_session_id_revoked_idx
   on auth.refresh_tokens (session_id, revoked);
+
+-- realtime -----------------------------------------------------------------------------------
+-- Broadcast from the database as the Realtime server keeps it in every project (its tenant
+-- migrations, exported in supabase/realtime priv/repo/tenant_schema/realtime): the partitioned
+-- `realtime.messages`, `realtime.topic()`, `realtime.send()` and `realtime.send_binary()`.
+-- Postgres Changes (realtime.subscription and its functions) is not provided.
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'supabase_realtime_admin') then
+    create role supabase_realtime_admin nologin noinherit noreplication;
+  end if;
+end
+$$;
+grant supabase_realtime_admin to postgres;
+
+create schema if not exists realtime;
+grant usage on schema realtime to anon, authenticated, service_role;
+grant create, usage on schema realtime to supabase_realtime_admin with grant option;
+
+create table if not exists realtime.messages (
+  topic text not null,
+  extension text not null,
+  payload jsonb,
+  event text,
+  private boolean default false,
+  updated_at timestamp not null default now(),
+  inserted_at timestamp not null default now(),
+  id uuid not null default gen_random_uuid(),
+  binary_payload bytea,
+  constraint messages_pkey primary key (id, inserted_at),
+  constraint messages_payload_exclusive check (payload is null or binary_payload is null)
+) partition by range (inserted_at);
+alter table realtime.messages enable row level security;
+alter table realtime.messages owner to supabase_realtime_admin;
+create index if not exists messages_inserted_at_topic_index
+  on realtime.messages (inserted_at desc, topic)
+  where extension = 'broadcast' and private is true;
+grant insert, select, update on realtime.messages to anon, authenticated, service_role;
+
+create or replace function realtime.topic() returns text
+language sql stable as $$
+  select nullif(current_setting('realtime.topic', true), '')::text;
+$$;
+
+-- Supabase's own body: the payload gets the message id unless it has one, realtime.topic is
+-- set for the rest of the transaction, and any failure (a missing partition, an RLS refusal)
+-- is only a WARNING, so the caller's transaction never fails because of a broadcast.
+create or replace function realtime.send(
+  payload jsonb, event text, topic text, private boolean default true
+) returns void
+language plpgsql as $$
+declare
+  generated_id uuid;
+  final_payload jsonb;
+begin
+  begin
+    generated_id := gen_random_uuid();
+    if payload ? 'id' then
+      final_payload := payload;
+    else
+      final_payload := jsonb_set(payload, '{id}', to_jsonb(generated_id));
+    end if;
+    execute format('SET LOCAL realtime.topic TO %L', topic);
+    insert into realtime.messages (id, payload, event, topic, private, extension)
+    values (generated_id, final_payload, event, topic, private, 'broadcast');
+  exception
+    when others then
+      raise warning 'WarnSendingBroadcastMessage: %', sqlerrm;
+  end;
+end;
+$$;
+
+create or replace function realtime.send_binary(
+  payload bytea, event text, topic text, private boolean default true
+) returns void
+language plpgsql as $$
+declare
+  generated_id uuid;
+begin
+  begin
+    generated_id := gen_random_uuid();
+    execute format('SET LOCAL realtime.topic TO %L', topic);
+    insert into realtime.messages (id, binary_payload, event, topic, private, extension)
+    values (generated_id, payload, event, topic, private, 'broadcast');
+  exception
+    when others then
+      raise warning 'WarnSendingBroadcastMessage: %', sqlerrm;
+  end;
+end;
+$$;
+
+alter function realtime.topic() owner to supabase_realtime_admin;
+alter function realtime.send(jsonb, text, text, boolean) owner to supabase_realtime_admin;
+alter function realtime.send_binary(bytea, text, text, boolean) owner to supabase_realtime_admin;
+grant execute on function realtime.topic(), realtime.send(jsonb, text, text, boolean),
+  realtime.send_binary(bytea, text, text, boolean) to anon, authenticated, service_role;
+
+-- realtime_standin: LOCAL STAND-IN ONLY, not part of Supabase's image ---------------------------
+-- What the Realtime server does from outside the database, done here in SQL for the stand-in in
+-- localstack/realtime/: day partitions, delivery, and the authorization probe. Nothing in
+-- supabase/migrations may use this schema.
+create schema if not exists realtime_standin;
+revoke all on schema realtime_standin from public;
+
+-- The server creates the partitions for yesterday .. today + 3 (UTC) when it connects and every
+-- few hours after, and drops those older than 72 hours; without one, realtime.send only warns.
+create or replace function realtime_standin.ensure_partitions() returns void
+language plpgsql set search_path = '' as $$
+declare
+  today date := (now() at time zone 'utc')::date;
+  d date;
+  part text;
+begin
+  for d in select g::date from generate_series(today - 1, today + 3, interval '1 day') g loop
+    part := 'messages_' || to_char(d, 'YYYY_MM_DD');
+    if to_regclass('realtime.' || part) is null then
+      begin
+        execute format(
+          'create table realtime.%I partition of realtime.messages for values from (%L) to (%L)',
+          part, d, d + 1);
+        execute format('alter table realtime.%I owner to supabase_realtime_admin', part);
+      exception when duplicate_table then
+        null; -- another stand-in made it meanwhile
+      end;
+    end if;
+  end loop;
+  for part in
+    select c.relname from pg_catalog.pg_inherits i
+    join pg_catalog.pg_class c on c.oid = i.inhrelid
+    where i.inhparent = 'realtime.messages'::regclass
+      and c.relname ~ '^messages_\d{4}_\d{2}_\d{2}$'
+      and to_date(substr(c.relname, 10), 'YYYY_MM_DD') < ((now() at time zone 'utc') - interval '72 hours')::date
+  loop
+    execute format('drop table if exists realtime.%I', part);
+  end loop;
+end;
+$$;
+select realtime_standin.ensure_partitions();
+
+-- Stands in for the server's logical-replication reader of realtime.messages (this Postgres runs
+-- with wal_level = replica): every committed row with a payload is announced on a channel the
+-- stand-in LISTENs to on the direct connection. NOTIFY delivers in commit order and drops what a
+-- rolled-back (sub)transaction sent; rows too big for a notification (8000 bytes) travel as
+-- their key and are read back.
+create or replace function realtime_standin.notify_message() returns trigger
+language plpgsql set search_path = '' as $$
+declare
+  body text;
+begin
+  if new.payload is null and new.binary_payload is null then
+    return null;
+  end if;
+  body := pg_catalog.json_build_object(
+    'id', new.id, 'inserted_at', new.inserted_at, 'topic', new.topic, 'event', new.event,
+    'private', new.private, 'payload', new.payload::text,
+    'binary_payload', pg_catalog.encode(new.binary_payload, 'hex'))::text;
+  if pg_catalog.octet_length(body) > 7500 then
+    body := pg_catalog.json_build_object('id', new.id, 'inserted_at', new.inserted_at)::text;
+  end if;
+  perform pg_catalog.pg_notify('realtime_standin_messages', body);
+  return null;
+end;
+$$;
+create or replace trigger realtime_standin_notify
+  after insert on realtime.messages
+  for each row execute function realtime_standin.notify_message();
+
+-- Private-channel authorization as the server runs it (lib/realtime/tenants/authorization.ex), in
+-- ONE statement: read = probe rows inserted with the stand-in's own rights, then selected back as
+-- the user; write = one insert per extension as the user, refused by RLS with 42501. The user is
+-- in place through set_config(..., true) (role, realtime.topic, request.jwt.claims, …); the
+-- deliberate raise at the end rolls the probes back and, with them, those settings.
+create or replace function realtime_standin.authorize(
+  p_role text,
+  p_claims jsonb,
+  p_topic text,
+  p_headers jsonb,
+  p_read text[],
+  p_write text[]
+) returns jsonb
+language plpgsql set search_path = '' as $$
+declare
+  result jsonb := '{}';
+  ids uuid[] := '{}';
+  at_utc timestamp := now() at time zone 'utc';
+  ext text;
+  i int;
+begin
+  begin
+    foreach ext in array p_read loop
+      ids := ids || gen_random_uuid();
+      insert into realtime.messages (id, topic, extension, inserted_at, updated_at)
+      values (ids[array_length(ids, 1)], p_topic, ext, at_utc, at_utc);
+    end loop;
+    perform set_config('role', p_role, true),
+      set_config('realtime.topic', p_topic, true),
+      set_config('request.jwt.claims', p_claims::text, true),
+      set_config('request.jwt.claim.sub', coalesce(p_claims ->> 'sub', ''), true),
+      set_config('request.jwt.claim.role', p_role, true),
+      set_config('request.headers', p_headers::text, true);
+    for i in 1 .. coalesce(array_length(p_read, 1), 0) loop
+      result := result || jsonb_build_object(
+        p_read[i] || '_read',
+        exists (select 1 from realtime.messages m where m.id = ids[i]));
+    end loop;
+    foreach ext in array p_write loop
+      begin
+        insert into realtime.messages (topic, extension, inserted_at, updated_at)
+        values (p_topic, ext, at_utc, at_utc);
+        result := result || jsonb_build_object(ext || '_write', true);
+      exception when insufficient_privilege then
+        result := result || jsonb_build_object(ext || '_write', false);
+      end;
+    end loop;
+    result := result || jsonb_build_object('checked_as', current_user::text);
+    raise exception using errcode = 'RSB01', message = 'realtime_standin probe rollback';
+  exception when sqlstate 'RSB01' then
+    null;
+  end;
+  return result;
+end;
+$$;
+revoke all on function realtime_standin.ensure_partitions(), realtime_standin.notify_message(),
+  realtime_standin.authorize(text, jsonb, text, jsonb, text[], text[]) from public;
 
 -- >>> storage_standin: the Storage stand-in's own helper (not Supabase's; localstack only) ----
 -- The stand-in makes every query ONE statement (postgres.js 3.4.9 leaks errors out of

@@ -217,7 +217,8 @@ export class FunctionRunner {
   spawn(): Isolate {
     this.generation++;
     const iso = new Isolate(this.name, this.entry, this.env, this.opts, this.log, (iso) => {
-      if (!iso.busy) this.#retire(iso);
+      if (iso.shutdownReason && this.#active === iso) this.#active = null;
+      else if (this.opts.earlyDrop && !iso.busy) this.#retire(iso);
     });
     this.#alive.add(iso);
     iso.exited.then(() => this.#alive.delete(iso));

@@ -5,14 +5,21 @@
  * Fault objects (set through `POST /__sim/config {"faults":[…]}` on either simulator):
  *   { "match": "POST /v2/openapi/task",  // "METHOD /path" or "/path"; `*` matches any run of
  *                                         // characters except "/" (`**` also crosses "/")
- *     "kind": "status" | "reset" | "delay" | "malformed" | "truncate" | "stuck",  // default status
+ *     "kind": "status" | "reset" | "delay" | "malformed" | "truncate" | "stuck" | "outcome",
+ *                                         // default status
  *     "status": 503,            // for kind "status" (default 500)
  *     "code": 1000,             // optional provider error code (Tripo int / OpenAI string)
  *     "retryAfter": 2,          // seconds, sent as Retry-After
  *     "delayMs": 1000,          // for "delay" (then the request proceeds normally)
  *     "truncateAt": 1000,       // for "truncate" on file downloads (bytes sent before cutting)
  *     "landed": false,          // "status": also run the real handler first (response lost)
- *     "times": 1 }              // how many matching requests it hits (default 1; -1 = forever)
+ *     "times": 1,               // how many matching requests it hits (default 1; -1 = forever)
+ *     "taskType": "convert_model",  // Tripo POST /v2/openapi/task only: match only bodies of
+ *                                   // this `type` (other requests never match such a fault)
+ *     "outcome": "failed",      // for "outcome" (Tripo POST /task): the task is created
+ *                               // normally and ends so: success|failed|banned|expired|
+ *                               // cancelled|unknown|stuck (default failed)
+ *     "runMs": 5000 }           // for "outcome": the running phase lasts this long
  * `reset` and `malformed` always run the real handler first (the request landed; the answer was
  * lost: headers then an aborted body, or a 200 with unparsable JSON). `stuck` (Tripo POST /task)
  * creates a task that stays running forever.
@@ -20,7 +27,7 @@
 
 export interface SimFault {
   match: string;
-  kind?: "status" | "reset" | "delay" | "malformed" | "truncate" | "stuck";
+  kind?: "status" | "reset" | "delay" | "malformed" | "truncate" | "stuck" | "outcome";
   status?: number;
   code?: number | string;
   message?: string;
@@ -29,6 +36,9 @@ export interface SimFault {
   truncateAt?: number;
   landed?: boolean;
   times?: number;
+  taskType?: string;
+  outcome?: string;
+  runMs?: number;
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -53,11 +63,13 @@ export class FaultEngine {
     return this.faults.map(({ re: _re, method: _m, left, ...f }) => ({ ...f, times: left }));
   }
 
-  take(method: string, path: string): SimFault | undefined {
+  /** The first live fault matching the request; `ctx.taskType` is the body's Tripo task type. */
+  take(method: string, path: string, ctx: { taskType?: string } = {}): SimFault | undefined {
     for (const f of this.faults) {
       if (f.left === 0) continue;
       if (f.method && f.method !== method) continue;
       if (!f.re.test(path)) continue;
+      if (f.taskType !== undefined && f.taskType !== ctx.taskType) continue;
       if (f.left > 0) f.left--;
       return f;
     }

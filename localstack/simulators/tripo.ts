@@ -5,7 +5,8 @@
  *
  * Provider API
  *   POST /v2/openapi/task          JSON {type,…}: text_to_model | image_to_model |
- *                                  multiview_to_model | refine_model (others → 400/2002)
+ *                                  multiview_to_model | refine_model | convert_model |
+ *                                  text_to_image (others → 400/2002)
  *   GET  /v2/openapi/task/{id}     task object; lifecycle queued → running → final
  *   POST /v2/openapi/upload        multipart `file` (png/jpeg/webp by magic bytes) → {image_token}
  *   POST /v2/openapi/upload/sts    same as /upload
@@ -13,6 +14,33 @@
  *   GET  /files/{token}/{name}     output download (no auth; 403 once its TTL is over)
  * Every response has `X-Tripo-Trace-ID`. Auth: `Authorization: Bearer tsk_…` else 401/1002.
  * Concurrency cap: queued+running tasks per key ≥ cap → 429/2000 with `Retry-After`.
+ *
+ * convert_model (post-process.md "Conversion"): {type, original_model_task_id, format:
+ *   GLTF|USDZ|FBX|OBJ|STL|3MF, options…}. Options: quad, force_symmetry, flatten_bottom,
+ *   pivot_to_center_bottom, with_animation, pack_uv, bake, animate_in_place (booleans);
+ *   face_limit (int ≥ 1); flatten_bottom_threshold (number ≥ 0); scale_factor (number > 0);
+ *   texture_size (int 1–4096, ≤ 2048 when the original's model_version is before
+ *   v2.0-20240919); texture_format BMP|DPX|HDR|JPEG|OPEN_EXR|PNG|TARGA|TIFF|WEBP (JPEG|PNG for
+ *   FBX); part_names (non-empty string array); export_vertex_colors (true only with OBJ/GLTF);
+ *   export_orientation +x|-x|+y|-y; fbx_preset blender|3dsmax|mixamo. Anything else, a bad
+ *   value, a missing format/original_model_task_id → 400/1004. Original unknown or another
+ *   key's → 404/2001; original not a model task convert takes (text/image/multiview/refine/
+ *   texture/import/animate_rig/animate_retarget/convert; e.g. a text_to_image task), or a rigged
+ *   one to OBJ/STL/3MF → 400/2006; original not `success` → 400/2007; converting a convert
+ *   task with any option besides `format` → 400/1004. Lifecycle and concurrency as any task
+ *   (queueMs/runMs). On success `output.model` is a short-lived URL of a whole file of that
+ *   format (see ./formats.ts; size `convertSize`, default 4 KB). Its faults: convert has no
+ *   prompt, so (a) markers named `convert-X` in the ORIGINAL task's prompt/negative_prompt/file
+ *   name/url act as marker X on every convert of it (the original itself ignores them):
+ *   [sim:convert-fail], [sim:convert-banned] (400/2008 at create), [sim:convert-banned-late],
+ *   [sim:convert-expired], [sim:convert-cancelled], [sim:convert-unknown], [sim:convert-stuck],
+ *   [sim:convert-slow=MS], [sim:convert-size=BYTES] (output size, ≤ 200 MB),
+ *   [sim:convert-credits], [sim:convert-audit], [sim:convert-500], [sim:convert-cap]; (b) faults
+ *   with `"taskType":"convert_model"` on `POST /v2/openapi/task` (any kind, including
+ *   `"kind":"outcome","outcome":"failed|banned|expired|…","runMs":MS`); (c) nextOutcomes,
+ *   `stuck`, and POST /__sim/tasks/{id}, as for every task.
+ * text_to_image: {prompt ≤1024, negative_prompt ≤255}; output.generated_image (PNG). Here so a
+ *   non-model task exists (convert of it → 2006).
  *
  * Prompt markers (in prompt / negative_prompt, an uploaded file's name, or an input `url`;
  * `[sim:x]` or `__sim-x__`):
@@ -30,16 +58,25 @@
  *        (`body` is a summary: JSON with long strings cut, multipart parts as name/filename/
  *        type/size; never the Authorization header)
  *   GET  /__sim/stats   → {taskPosts, tasksCreated, uploads, taskGets, downloads}
- *   GET  /__sim/tasks   → {tasks:[{task_id,type,status,outcome,keyId,prompt,created}]}
+ *   GET  /__sim/tasks   → {tasks:[{task_id,type,status,outcome,keyId,prompt,original,format,
+ *                                  created}]}
  *   POST /__sim/tasks/{id}  {"outcome":"success|failed|banned|expired|cancelled|unknown|stuck",
  *                            "finish":true}  force a task's fate (finish = end now)
  *   GET  /__sim/config  → current config
- *   POST /__sim/config  merge: {queueMs, runMs, cap, outputTtlSec, glbSize, retryAfterSec,
+ *   POST /__sim/config  merge: {queueMs, runMs, cap, outputTtlSec, glbSize, convertSize,
+ *                       retryAfterSec,
  *                       stuck (all new tasks stuck), refineVersionCheck, faults:[…] (replace;
  *                       see ./mod.ts), nextOutcomes:["failed",…] (consumed by the next tasks)}
  *   POST /__sim/reset   {} everything (tasks, uploads, log, config, faults); {"scope":"log"} log only
  */
 import { glbStream, makePng, sniffImage } from "./assets.ts";
+import {
+  CONVERT_FORMATS,
+  type ConvertFormat,
+  DEFAULT_MODEL_SIZE,
+  modelLayout,
+  segmentStream,
+} from "./formats.ts";
 import {
   brokenResponse,
   FaultEngine,
@@ -70,6 +107,8 @@ export interface TripoSimConfig {
   cap: number;
   outputTtlSec: number;
   glbSize: number;
+  /** Bytes of convert_model outputs (about; each format has a small minimum). */
+  convertSize: number;
   retryAfterSec: number;
   stuck: boolean;
   refineVersionCheck: boolean;
@@ -89,6 +128,7 @@ const DEFAULTS: Omit<TripoSimConfig, "faults" | "nextOutcomes"> = {
   cap: 10,
   outputTtlSec: 300,
   glbSize: 64 * 1024,
+  convertSize: DEFAULT_MODEL_SIZE,
   retryAfterSec: 5,
   stuck: false,
   refineVersionCheck: false,
@@ -96,6 +136,15 @@ const DEFAULTS: Omit<TripoSimConfig, "faults" | "nextOutcomes"> = {
 
 const BASE = "/v2/openapi";
 const MAX_GLB = 200 * 1024 * 1024;
+const OUTCOMES: TripoOutcome[] = [
+  "success",
+  "failed",
+  "banned",
+  "expired",
+  "cancelled",
+  "unknown",
+  "stuck",
+];
 
 interface SimTask {
   id: string;
@@ -109,6 +158,11 @@ interface SimTask {
   glbSize: number;
   finishedAtMs?: number;
   modelVersion: string;
+  /** Texts its markers came from (a convert keeps its original's, for `convert-` markers). */
+  markerTexts: string[];
+  /** convert_model: the output format and its size. */
+  format?: ConvertFormat;
+  outSize: number;
 }
 
 interface Upload {
@@ -120,7 +174,7 @@ interface Upload {
 
 interface OutFile {
   taskId: string;
-  kind: "glb" | "png";
+  kind: "glb" | "png" | ConvertFormat;
   expiresMs: number;
   size: number;
 }
@@ -168,6 +222,14 @@ const isBool: Check = (v) => typeof v === "boolean" ? null : "must be a boolean"
 const oneOf = (...vals: string[]): Check => (v) =>
   typeof v === "string" && vals.includes(v) ? null : `must be one of ${vals.join("|")}`;
 const SEED = isInt(0, 2 ** 31 - 1);
+const isNum = (min: number, exclusive = false): Check => (v) =>
+  typeof v === "number" && Number.isFinite(v) && (exclusive ? v > min : v >= min)
+    ? null
+    : `must be a number ${exclusive ? ">" : ">="} ${min}`;
+const isNames: Check = (v) =>
+  Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string" && x.length > 0)
+    ? null
+    : "must be a non-empty array of part names";
 
 const COMMON: Record<string, Check> = {
   model_version: isStr(64, 1),
@@ -207,19 +269,70 @@ const FIELDS: Record<string, Record<string, Check>> = {
     mode: oneOf("LEFT", "RIGHT"),
   },
   refine_model: { draft_model_task_id: isStr(128, 1) },
+  convert_model: {
+    original_model_task_id: isStr(128, 1),
+    format: oneOf(...CONVERT_FORMATS),
+    quad: isBool,
+    force_symmetry: isBool,
+    face_limit: isInt(1, 2_000_000),
+    flatten_bottom: isBool,
+    flatten_bottom_threshold: isNum(0),
+    texture_size: isInt(1, 4096),
+    texture_format: oneOf(
+      "BMP",
+      "DPX",
+      "HDR",
+      "JPEG",
+      "OPEN_EXR",
+      "PNG",
+      "TARGA",
+      "TIFF",
+      "WEBP",
+    ),
+    pivot_to_center_bottom: isBool,
+    scale_factor: isNum(0, true),
+    with_animation: isBool,
+    pack_uv: isBool,
+    bake: isBool,
+    part_names: isNames,
+    animate_in_place: isBool,
+    export_vertex_colors: isBool,
+    export_orientation: oneOf("+x", "-x", "+y", "-y"),
+    fbx_preset: oneOf("blender", "3dsmax", "mixamo"),
+  },
+  text_to_image: { prompt: isStr(1024, 1), negative_prompt: isStr(255) },
 };
+/** Originals convert_model takes (post-process.md); the sim implements the first four + convert. */
+const CONVERT_SOURCES = new Set([
+  "text_to_model",
+  "image_to_model",
+  "multiview_to_model",
+  "refine_model",
+  "texture_model",
+  "import_model",
+  "animate_rig",
+  "animate_retarget",
+  "convert_model",
+]);
+const RIGGED = new Set(["animate_rig", "animate_retarget"]);
+/** model_versions at or after v2.0-20240919 (texture_size up to 4096; 2048 before). */
+const V2_PLUS = new Set([
+  "P1-20260311",
+  "v3.1-20260211",
+  "v3.0-20250812",
+  "v2.5-20250123",
+  "v2.0-20240919",
+]);
 const OTHER_DOCUMENTED = new Set([
   "texture_model",
   "animate_prerigcheck",
   "animate_rig",
   "animate_retarget",
   "stylize_model",
-  "convert_model",
   "mesh_segmentation",
   "mesh_completion",
   "highpoly_to_lowpoly",
   "import_model",
-  "text_to_image",
   "generate_image",
   "generate_multiview_image",
   "edit_multiview_image",
@@ -281,7 +394,7 @@ export function createTripoSimulator(opts: TripoSimOptions) {
 
   const isActive = (s: string) => s === "queued" || s === "running" || s === "unknown";
 
-  function mintFile(taskId: string, kind: "glb" | "png", size: number, name: string): string {
+  function mintFile(taskId: string, kind: OutFile["kind"], size: number, name: string): string {
     if (files.size > 20000) {
       const now = Date.now();
       for (const [k, f] of files) if (f.expiresMs < now) files.delete(k);
@@ -321,10 +434,17 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     }
     if (status === "success") {
       const output: Record<string, unknown> = {};
-      const pbr = t.input.pbr !== false;
-      output.model = mintFile(t.id, "glb", t.glbSize, `${t.id}.glb`);
-      if (pbr) output.pbr_model = mintFile(t.id, "glb", t.glbSize, `${t.id}_pbr.glb`);
-      output.rendered_image = mintFile(t.id, "png", 0, `${t.id}.png`);
+      if (t.format) {
+        const ext = modelLayout(t.format, 0).extension;
+        output.model = mintFile(t.id, t.format, t.outSize, `${t.id}.${ext}`);
+      } else if (t.type === "text_to_image") {
+        output.generated_image = mintFile(t.id, "png", 0, `${t.id}.png`);
+      } else {
+        const pbr = t.input.pbr !== false;
+        output.model = mintFile(t.id, "glb", t.glbSize, `${t.id}.glb`);
+        if (pbr) output.pbr_model = mintFile(t.id, "glb", t.glbSize, `${t.id}_pbr.glb`);
+        output.rendered_image = mintFile(t.id, "png", 0, `${t.id}.png`);
+      }
       return { ...base, output, progress: 100, queuing_num: -1, running_left_time: -1 };
     }
     const errorCode = status === "banned" ? 2008 : status === "expired" ? 2018 : 1001;
@@ -428,16 +548,84 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     throw new TripoError(404, 2019, "File not found in storage");
   }
 
+  /** convert_model's rules that need the original task (2001, 2006, 2007, then 1004). */
+  function checkConvert(b: Record<string, unknown>, keyId: string): SimTask {
+    if (b.original_model_task_id === undefined) {
+      throw new TripoError(400, 1004, "original_model_task_id is required");
+    }
+    if (b.format === undefined) {
+      throw new TripoError(400, 1004, `format is required (${CONVERT_FORMATS.join("|")})`);
+    }
+    const orig = tasks.get(String(b.original_model_task_id));
+    if (!orig || orig.keyId !== keyId) {
+      throw new TripoError(
+        404,
+        2001,
+        "Task not found.",
+        "The original model task does not exist or does not belong to the current user.",
+      );
+    }
+    if (
+      !CONVERT_SOURCES.has(orig.type) ||
+      (RIGGED.has(orig.type) && ["OBJ", "STL", "3MF"].includes(String(b.format)))
+    ) {
+      throw new TripoError(
+        400,
+        2006,
+        "The type of the input original task is invalid.",
+        "Please provide a valid task.",
+      );
+    }
+    if (statusOf(orig) !== "success") {
+      throw new TripoError(
+        400,
+        2007,
+        "The status of the original task is not success.",
+        "Use a successful original model task.",
+      );
+    }
+    if (orig.type === "convert_model") {
+      const extra = Object.keys(b).filter((k) =>
+        !["type", "original_model_task_id", "format"].includes(k)
+      );
+      if (extra.length) {
+        throw new TripoError(
+          400,
+          1004,
+          `Converting a converted model supports only the format parameter (got ${extra[0]})`,
+        );
+      }
+    }
+    if (b.format === "FBX" && b.texture_format !== undefined) {
+      if (!["JPEG", "PNG"].includes(String(b.texture_format))) {
+        throw new TripoError(400, 1004, "texture_format for FBX must be JPEG or PNG");
+      }
+    }
+    if (b.export_vertex_colors === true && !["OBJ", "GLTF"].includes(String(b.format))) {
+      throw new TripoError(400, 1004, "export_vertex_colors can only be used with OBJ or GLTF");
+    }
+    const maxTexture = V2_PLUS.has(orig.modelVersion) ? 4096 : 2048;
+    if (typeof b.texture_size === "number" && b.texture_size > maxTexture) {
+      throw new TripoError(
+        400,
+        1004,
+        `texture_size must not exceed ${maxTexture} for model_version ${orig.modelVersion}`,
+      );
+    }
+    return orig;
+  }
+
   async function createTask(
     req: Request,
     entry: LogEntry,
     fault: SimFault | undefined,
+    bodyText: string | undefined,
   ): Promise<Response> {
     stats.taskPosts++;
     const keyId = await auth(req, entry);
     let body: unknown;
     try {
-      body = JSON.parse(await req.text());
+      body = JSON.parse(bodyText ?? await req.text());
     } catch {
       throw new TripoError(400, 1003, "The request body is malformed");
     }
@@ -483,7 +671,9 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     for (const k of ["prompt", "negative_prompt"]) {
       if (typeof b[k] === "string") markerTexts.push(b[k] as string);
     }
-    if (b.type === "text_to_model" && typeof b.prompt !== "string") {
+    if (
+      (b.type === "text_to_model" || b.type === "text_to_image") && typeof b.prompt !== "string"
+    ) {
       throw new TripoError(400, 1004, "prompt is required");
     }
     if (b.type === "image_to_model") {
@@ -515,6 +705,8 @@ export function createTripoSimulator(opts: TripoSimOptions) {
       }
     }
     let modelVersion = typeof b.model_version === "string" ? b.model_version : "v2.5-20250123";
+    // Texts whose markers later tasks built on this one inherit (`convert-` markers).
+    let taskMarkerTexts = markerTexts;
     if (b.type === "refine_model") {
       const draft = tasks.get(String(b.draft_model_task_id));
       if (!draft || draft.keyId !== keyId) throw new TripoError(404, 2001, "Task not found");
@@ -528,8 +720,21 @@ export function createTripoSimulator(opts: TripoSimOptions) {
         throw new TripoError(400, 2007, "The original task status is not success");
       }
       modelVersion = draft.modelVersion;
+      taskMarkerTexts = draft.markerTexts;
     }
-    const marks = parseMarkers(...markerTexts);
+    let marks = parseMarkers(...markerTexts);
+    let format: ConvertFormat | undefined;
+    if (b.type === "convert_model") {
+      const orig = checkConvert(b, keyId);
+      format = b.format as ConvertFormat;
+      modelVersion = orig.modelVersion;
+      taskMarkerTexts = orig.markerTexts;
+      marks = new Map(
+        [...parseMarkers(...orig.markerTexts)]
+          .filter(([k]) => k.startsWith("convert-"))
+          .map(([k, v]) => [k.slice("convert-".length), v]),
+      );
+    }
     if (marks.has("banned")) {
       throw new TripoError(400, 2008, "The request was rejected by the content policy");
     }
@@ -543,7 +748,8 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     if (active >= config.cap) throw capError();
 
     let outcome: TripoOutcome = "success";
-    if (marks.has("fail")) outcome = "failed";
+    if (fault?.kind === "outcome") outcome = (fault.outcome ?? "failed") as TripoOutcome;
+    else if (marks.has("fail")) outcome = "failed";
     else if (marks.has("banned-late")) outcome = "banned";
     else if (marks.has("expired")) outcome = "expired";
     else if (marks.has("cancelled")) outcome = "cancelled";
@@ -552,7 +758,12 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     else if (config.nextOutcomes.length) outcome = config.nextOutcomes.shift()!;
     if (config.stuck || fault?.kind === "stuck") outcome = "stuck";
     const slow = Number(marks.get("slow"));
+    let runMs = slow > 0 ? slow : config.runMs;
+    if (fault?.kind === "outcome" && typeof fault.runMs === "number" && fault.runMs >= 0) {
+      runMs = fault.runMs;
+    }
     const glb = Number(marks.get("glb"));
+    const outSize = Number(marks.get("size"));
     const task: SimTask = {
       id: crypto.randomUUID(),
       keyId,
@@ -560,10 +771,13 @@ export function createTripoSimulator(opts: TripoSimOptions) {
       input: b,
       createdMs: now,
       queueMs: config.queueMs,
-      runMs: slow > 0 ? slow : config.runMs,
+      runMs,
       outcome,
       glbSize: Math.min(MAX_GLB, glb > 0 ? glb : config.glbSize),
       modelVersion,
+      markerTexts: taskMarkerTexts,
+      format,
+      outSize: Math.min(MAX_GLB, outSize > 0 ? outSize : config.convertSize),
     };
     tasks.set(task.id, task);
     stats.tasksCreated++;
@@ -627,6 +841,18 @@ export function createTripoSimulator(opts: TripoSimOptions) {
         headers: { "content-type": "image/png", "content-length": String(png.length) },
       });
     }
+    if (f.kind !== "glb") {
+      const layout = modelLayout(f.kind, f.size);
+      const headers = {
+        "content-type": layout.contentType,
+        "content-length": String(layout.total),
+      };
+      if (req.method === "HEAD") return new Response(null, { headers });
+      const cut = fault?.kind === "truncate"
+        ? fault.truncateAt ?? Math.floor(layout.total / 2)
+        : undefined;
+      return new Response(segmentStream(layout.segments, { truncateAt: cut }), { headers });
+    }
     const truncateAt = fault?.kind === "truncate"
       ? fault.truncateAt ?? Math.floor(f.size / 2)
       : undefined;
@@ -650,10 +876,13 @@ export function createTripoSimulator(opts: TripoSimOptions) {
       faults,
       config: () => ({ ...config }),
       applyConfig: (b) => {
+        if (Array.isArray(b.faults)) checkFaults(b.faults);
+        if (Array.isArray(b.nextOutcomes)) checkOutcomes(b.nextOutcomes);
         for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
           if (b[k] !== undefined) (config as unknown as Record<string, unknown>)[k] = b[k];
         }
         config.glbSize = Math.min(MAX_GLB, config.glbSize);
+        config.convertSize = Math.min(MAX_GLB, config.convertSize);
         if (Array.isArray(b.nextOutcomes)) config.nextOutcomes = [...b.nextOutcomes];
       },
       reset,
@@ -668,6 +897,8 @@ export function createTripoSimulator(opts: TripoSimOptions) {
               outcome: t.outcome,
               keyId: t.keyId,
               prompt: t.input.prompt,
+              original: t.input.original_model_task_id ?? t.input.draft_model_task_id,
+              format: t.format,
               created: new Date(t.createdMs).toISOString(),
             })),
           });
@@ -691,6 +922,7 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     url: URL,
     entry: LogEntry,
     fault: SimFault | undefined,
+    bodyText: string | undefined,
   ): Promise<Response> {
     const p = url.pathname;
     const fm = p.match(/^\/files\/([^/]+)\/[^/]+$/);
@@ -699,7 +931,9 @@ export function createTripoSimulator(opts: TripoSimOptions) {
       return json(404, { code: 9404, message: "Route not found", suggestion: "" });
     }
     const sub = p.slice(BASE.length);
-    if (sub === "/task" && req.method === "POST") return await createTask(req, entry, fault);
+    if (sub === "/task" && req.method === "POST") {
+      return await createTask(req, entry, fault, bodyText);
+    }
     const gm = sub.match(/^\/task\/([^/]+)$/);
     if (gm && req.method === "GET") return await getTask(req, entry, gm[1]);
     if ((sub === "/upload" || sub === "/upload/sts") && req.method === "POST") {
@@ -722,7 +956,20 @@ export function createTripoSimulator(opts: TripoSimOptions) {
       query: url.search,
       authOk: null,
     });
-    const fault = faults.take(req.method, url.pathname);
+    // POST /task: read the body first, so faults can match on its task type.
+    let bodyText: string | undefined;
+    let taskType: string | undefined;
+    if (req.method === "POST" && url.pathname === `${BASE}/task`) {
+      bodyText = await req.text();
+      try {
+        const parsed = JSON.parse(bodyText);
+        entry.body = summarize(parsed);
+        if (typeof parsed?.type === "string") taskType = parsed.type;
+      } catch {
+        // malformed: createTask answers 1003
+      }
+    }
+    const fault = faults.take(req.method, url.pathname, { taskType });
     if (fault) entry.fault = fault.kind ?? "status";
     const kind = fault?.kind ?? "status";
     if (fault && kind === "delay") await sleep(fault.delayMs ?? 1000);
@@ -735,7 +982,7 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     }
     let res: Response;
     try {
-      res = await route(req, url, entry, fault);
+      res = await route(req, url, entry, fault, bodyText);
     } catch (e) {
       if (!(e instanceof TripoError)) throw e;
       res = envelopeError(e, trace);
@@ -757,6 +1004,20 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     res.headers.set("X-Tripo-Trace-ID", trace);
     entry.status = res.status;
     return res;
+  }
+
+  function checkOutcomes(list: unknown[]) {
+    for (const o of list) {
+      if (!OUTCOMES.includes(o as TripoOutcome)) {
+        throw new Error(`outcome must be one of ${OUTCOMES.join("|")}, not ${o}`);
+      }
+    }
+  }
+
+  function checkFaults(list: SimFault[]) {
+    for (const f of list) {
+      if (f?.kind === "outcome" && f.outcome !== undefined) checkOutcomes([f.outcome]);
+    }
   }
 
   function faultError(f: SimFault): TripoError {
@@ -792,6 +1053,8 @@ export function createTripoSimulator(opts: TripoSimOptions) {
     },
     configure(patch: Partial<TripoSimConfig>) {
       const { faults: f, nextOutcomes, ...rest } = patch;
+      if (f) checkFaults(f);
+      if (nextOutcomes) checkOutcomes(nextOutcomes);
       config = { ...config, ...rest };
       if (f) faults.set(f);
       if (nextOutcomes) config.nextOutcomes = [...nextOutcomes];

@@ -42,6 +42,14 @@ create table if not exists public.jobs (
   provider_task_id text,
   submitted_at timestamptz,
   progress int not null default 0 check (progress between 0 and 100),
+  -- Seconds left, as the provider estimates them (Tripo's running_left_time), while running.
+  eta_seconds int check (eta_seconds >= 0),
+  -- Credits held for this job when it was accepted (its kind's price then); charged when it
+  -- completes, released when it fails or is cancelled (credits.sql).
+  cost int not null default 0 check (cost >= 0),
+  -- Bumped on every change the app sees (status, progress, ETA, queue position, outputs,
+  -- error): the `seq` of the job's live events, so a client can order them and drop stale ones.
+  event_seq int not null default 0,
   attempts int not null default 0 check (attempts >= 0),
   max_attempts int not null default 8 check (max_attempts >= 1),
   run_at timestamptz not null default now(),

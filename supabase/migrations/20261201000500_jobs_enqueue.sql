@@ -19,9 +19,10 @@ create or replace function bff.enqueue_job(
   p_outputs int,
   p_rows jsonb,
   p_max_attempts int default 8,
-  p_deadline_seconds int default 3600
+  p_deadline_seconds int default 3600,
+  p_signup_grant int default 0
 )
-returns table (outcome text, job_id uuid, retry_after_seconds int)
+returns table (outcome text, job_id uuid, retry_after_seconds int, balance int, price int)
 language plpgsql
 security definer
 set search_path = ''
@@ -32,6 +33,8 @@ declare
   v_count int;
   v_edge timestamptz;
   v_table text := coalesce(p_rows ->> 'table', case p_provider when 'openai' then 'concept_images' else 'models' end);
+  v_price int := 0;
+  v_available int;
   v_task_id text := coalesce(p_rows ->> 'task_id', p_client_task_id);
 begin
   if p_provider = 'openai' and v_table <> 'concept_images'
@@ -60,9 +63,9 @@ begin
   limit 1;
   if found then
     if v_hash = p_request_hash then
-      return query select 'existing'::text, v_id, null::int;
+      return query select 'existing'::text, v_id, null::int, null::int, null::int;
     else
-      return query select 'conflict'::text, v_id, null::int;
+      return query select 'conflict'::text, v_id, null::int, null::int, null::int;
     end if;
     return;
   end if;
@@ -85,7 +88,8 @@ begin
       return query select
         'rate_limited'::text,
         null::uuid,
-        greatest(1, ceil(extract(epoch from (coalesce(v_edge, now()) + interval '60 seconds' - now())))::int);
+        greatest(1, ceil(extract(epoch from (coalesce(v_edge, now()) + interval '60 seconds' - now())))::int),
+        null::int, null::int;
       return;
     end if;
   end if;
@@ -96,21 +100,37 @@ begin
     from public.jobs j
     where j.user_id = p_user_id and j.state in ('queued', 'running');
     if v_count >= p_max_active then
-      return query select 'too_many_active'::text, null::uuid, 30;
+      return query select 'too_many_active'::text, null::uuid, 30, null::int, null::int;
       return;
     end if;
   end if;
 
-  -- (d) the job and its rows, in this same transaction.
+  -- (d) credits: the kind's price is held for the job (credits.sql). The user's enqueues are
+  -- serialized by the lock above, so two cannot spend the same credits.
+  select p.price into v_price from public.credit_prices p where p.kind = p_kind;
+  v_price := coalesce(v_price, 0);
+  if v_price > 0 or coalesce(p_signup_grant, 0) > 0 then
+    v_available := bff.credit_available(p_user_id, p_signup_grant);
+    if v_available < v_price then
+      return query select 'insufficient_credits'::text, null::uuid, null::int, v_available, v_price;
+      return;
+    end if;
+  end if;
+
+  -- (e) the job and its rows, in this same transaction.
   insert into public.jobs (
     user_id, kind, provider, client_task_id, request, idempotency_key, request_hash,
-    rate_bucket, max_attempts, run_at, deadline_at
+    rate_bucket, max_attempts, run_at, deadline_at, cost
   ) values (
     p_user_id, p_kind, p_provider, p_client_task_id, p_request, p_idempotency_key,
     p_request_hash, p_rate_bucket, coalesce(p_max_attempts, 8), now(),
-    now() + make_interval(secs => coalesce(p_deadline_seconds, 3600))
+    now() + make_interval(secs => coalesce(p_deadline_seconds, 3600)), v_price
   )
   returning id into v_id;
+  if v_price > 0 then
+    insert into public.credit_ledger (user_id, entry, amount, job_id, reason)
+    values (p_user_id, 'reserve', v_price, v_id, p_kind);
+  end if;
 
   if p_provider = 'openai' then
     insert into public.concept_images (
@@ -130,16 +150,17 @@ begin
     );
   end if;
 
-  return query select 'created'::text, v_id, null::int;
+  return query select 'created'::text, v_id, null::int, v_available - v_price, v_price;
 end
 $$;
-comment on function bff.enqueue_job(uuid, text, text, text, jsonb, text, text, text, int, int, int, jsonb, int, int) is
-  'Enqueues one AI job and its pending rows in one transaction. Outcomes: created, existing '
-  '(same idempotency key and request), conflict (same key, other request), rate_limited, '
-  'too_many_active (with retry_after_seconds).';
+comment on function bff.enqueue_job(uuid, text, text, text, jsonb, text, text, text, int, int, int, jsonb, int, int, int) is
+  'Enqueues one AI job and its pending rows in one transaction, holding its price in credits. '
+  'Outcomes: created, existing (same idempotency key and request), conflict (same key, other '
+  'request), rate_limited, too_many_active (with retry_after_seconds), insufficient_credits '
+  '(with balance and price).';
 revoke all on function
-  bff.enqueue_job(uuid, text, text, text, jsonb, text, text, text, int, int, int, jsonb, int, int)
+  bff.enqueue_job(uuid, text, text, text, jsonb, text, text, text, int, int, int, jsonb, int, int, int)
   from public, anon, authenticated;
 grant execute on function
-  bff.enqueue_job(uuid, text, text, text, jsonb, text, text, text, int, int, int, jsonb, int, int)
+  bff.enqueue_job(uuid, text, text, text, jsonb, text, text, text, int, int, int, jsonb, int, int, int)
   to service_role;

@@ -89,7 +89,8 @@ revoke all on function bff.record_submission(uuid, uuid, text, numeric) from pub
 grant execute on function bff.record_submission(uuid, uuid, text, numeric) to service_role;
 
 create or replace function bff.record_progress(
-  p_job_id uuid, p_lease_token uuid, p_progress int, p_next_run_seconds numeric
+  p_job_id uuid, p_lease_token uuid, p_progress int, p_next_run_seconds numeric,
+  p_eta_seconds int default null
 )
 returns boolean
 language plpgsql
@@ -101,6 +102,7 @@ declare
 begin
   update public.jobs j
   set progress = greatest(j.progress, v_progress),
+      eta_seconds = greatest(p_eta_seconds, 0),
       lease_token = null,
       lease_expires_at = null,
       run_at = now() + make_interval(secs => greatest(coalesce(p_next_run_seconds, 0), 0)::double precision)
@@ -113,11 +115,13 @@ begin
   return true;
 end
 $$;
-comment on function bff.record_progress(uuid, uuid, int, numeric) is
-  'Stores progress (never decreasing), releases the lease and schedules the next poll.';
+comment on function bff.record_progress(uuid, uuid, int, numeric, int) is
+  'Stores progress (never decreasing) and the provider''s ETA, releases the lease and schedules '
+  'the next poll.';
 
-revoke all on function bff.record_progress(uuid, uuid, int, numeric) from public, anon, authenticated;
-grant execute on function bff.record_progress(uuid, uuid, int, numeric) to service_role;
+revoke all on function bff.record_progress(uuid, uuid, int, numeric, int)
+  from public, anon, authenticated;
+grant execute on function bff.record_progress(uuid, uuid, int, numeric, int) to service_role;
 
 create or replace function bff.complete_jobs(p_jobs jsonb)
 returns table (job_id uuid, ok boolean)
@@ -134,6 +138,7 @@ as $$
   done as (
     update public.jobs j
     set state = 'succeeded', progress = 100, result = jsonb_build_object('outputs', i.outputs),
+        eta_seconds = null,
         finished_at = now(), updated_at = now(), lease_token = null, lease_expires_at = null,
         error_code = null, error_message = null
     from input i

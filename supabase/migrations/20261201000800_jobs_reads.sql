@@ -2,38 +2,86 @@
 -- provider, never a write); refine looks up the caller's own finished models; operators see the
 -- queue in two service-only views and prune finished history.
 
-create or replace function bff.job_status(p_job_id uuid, p_user_id uuid)
-returns table (
-  job_id uuid,
-  client_task_id text,
-  provider text,
-  kind text,
-  status text,
-  progress int,
-  error_code text,
-  error_message text,
-  outputs jsonb
-)
+-- What the app sees of a job, in one place: task-status answers it (with signed URLs added) and
+-- the live events carry it (live_updates.sql). Nothing in it expires: outputs are bucket + path.
+create or replace function bff.queue_position(p_job public.jobs)
+returns int
 language sql
 stable
 security definer
 set search_path = ''
 as $$
-  select j.id, j.client_task_id, j.provider, j.kind,
-    case j.state
+  -- Jobs of the same provider ahead of this one in the queue (claim order: run_at, then id),
+  -- counted up to 1000; 0 once the job has left the queue.
+  select case when p_job.state <> 'queued' then 0 else (
+    select count(*)::int from (
+      select 1 from public.jobs j
+      where j.state = 'queued' and j.provider = p_job.provider
+        and (j.run_at, j.id) < (p_job.run_at, p_job.id)
+      limit 1000
+    ) ahead
+  ) end
+$$;
+comment on function bff.queue_position(public.jobs) is
+  'Queued jobs of the same provider ahead of this one (up to 1000); 0 once it runs.';
+revoke all on function bff.queue_position(public.jobs) from public, anon, authenticated;
+grant execute on function bff.queue_position(public.jobs) to service_role;
+
+-- Plain SQL with no SECURITY DEFINER or SET clause so that it is inlined where it is used: the
+-- live-update triggers build it for every row a statement changed. It reads only its argument.
+create or replace function bff.job_view(p_job public.jobs, p_queue_position int)
+returns jsonb
+language sql
+stable
+as $$
+  select jsonb_build_object(
+    'task_id', p_job.id,
+    'client_task_id', p_job.client_task_id,
+    'kind', p_job.kind,
+    'service', case p_job.provider when 'openai' then 'openai' else 'tripoai' end,
+    'status', case p_job.state
       when 'queued' then 'pending'
       when 'running' then 'processing'
       when 'succeeded' then 'complete'
       else 'failed'
     end,
-    j.progress, j.error_code, j.error_message,
-    coalesce(j.result -> 'outputs', '[]'::jsonb)
+    'progress', p_job.progress,
+    'queue_position', coalesce(p_queue_position, 0),
+    'eta_seconds', case when p_job.state = 'running' then p_job.eta_seconds end,
+    'outputs', case when p_job.state = 'succeeded' then coalesce((
+      select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('bucket', o ->> 'bucket',
+                                                               'path', o ->> 'path') order by n)
+      from pg_catalog.jsonb_array_elements(p_job.result -> 'outputs') with ordinality as x(o, n)
+    ), '[]'::jsonb) else '[]'::jsonb end,
+    'error', case when p_job.state in ('failed', 'cancelled')
+      then coalesce(p_job.error_message, 'The job failed.') end,
+    'error_code', case when p_job.state in ('failed', 'cancelled') then p_job.error_code end,
+    'cost', p_job.cost,
+    'seq', p_job.event_seq,
+    'updated_at', p_job.updated_at
+  )
+$$;
+comment on function bff.job_view(public.jobs, int) is
+  'The job as the app sees it (task-status and live events): no expiring URLs, a per-job seq.';
+revoke all on function bff.job_view(public.jobs, int) from public, anon, authenticated;
+grant execute on function bff.job_view(public.jobs, int) to service_role;
+
+create or replace function bff.job_status(p_job_id uuid, p_user_id uuid)
+returns table (view jsonb, outputs jsonb)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select bff.job_view(j, bff.queue_position(j)),
+         case when j.state = 'succeeded' then coalesce(j.result -> 'outputs', '[]'::jsonb)
+              else '[]'::jsonb end
   from public.jobs j
   where j.id = p_job_id and j.user_id = p_user_id
 $$;
 comment on function bff.job_status(uuid, uuid) is
-  'Status of the caller''s own job (no row for unknown or other users'' jobs).';
-
+  'The caller''s own job as the app sees it, and its outputs to sign (no row for unknown or '
+  'other users'' jobs).';
 revoke all on function bff.job_status(uuid, uuid) from public, anon, authenticated;
 grant execute on function bff.job_status(uuid, uuid) to service_role;
 

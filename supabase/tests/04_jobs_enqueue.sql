@@ -13,11 +13,11 @@ create function pg_temp.enq(
   p_bucket text default 'b', p_rate int default 100, p_active int default 100, p_outputs int default 1
 ) returns table (outcome text, job_id uuid, retry_after_seconds int)
 language sql as $$
-  select * from bff.enqueue_job(tests.uid(p_user), p_kind, p_provider, 'task-' || p_key,
+  select e.outcome, e.job_id, e.retry_after_seconds from bff.enqueue_job(tests.uid(p_user), p_kind, p_provider, 'task-' || p_key,
     '{"prompt":"x"}', p_key, p_hash, p_bucket, p_rate, p_active, p_outputs,
     jsonb_build_object('table', case p_provider when 'openai' then 'concept_images' else 'models' end,
       'task_id', 'task-' || p_key, 'prompt', 'a cat', 'style', 'clay',
-      'metadata', '{"m":1}'::jsonb))
+      'metadata', '{"m":1}'::jsonb)) e
 $$;
 
 -- created + rows ------------------------------------------------------------------------------

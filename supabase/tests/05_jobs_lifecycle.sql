@@ -160,9 +160,10 @@ select results_eq(
 
 -- job_status / find_refine_draft -----------------------------------------------------------
 select results_eq(
-  $$ select client_task_id, provider, kind, status, progress, jsonb_array_length(outputs)
+  $$ select view ->> 'client_task_id', view ->> 'service', view ->> 'kind', view ->> 'status',
+            (view ->> 'progress')::int, jsonb_array_length(outputs), jsonb_array_length(view -> 'outputs')
      from bff.job_status(pg_temp.id('img'), tests.uid('gina')) $$,
-  $$ values ('task-img'::text, 'openai'::text, 'image_to_image'::text, 'complete'::text, 100, 2) $$,
+  $$ values ('task-img'::text, 'openai'::text, 'image_to_image'::text, 'complete'::text, 100, 2, 2) $$,
   'job_status: the owner sees a complete job with its outputs');
 select is_empty($$ select * from bff.job_status(pg_temp.id('img'), tests.uid('hank')) $$,
   'job_status: another user''s job yields no row');
@@ -190,7 +191,7 @@ select results_eq(
   $$ values ('failed'::text, 'The prompt was refused.'::text) $$,
   'fail_job: rows failed with the message');
 select results_eq(
-  $$ select status, error_code, error_message from bff.job_status(pg_temp.id('f'), tests.uid('gina')) $$,
+  $$ select view ->> 'status', view ->> 'error_code', view ->> 'error' from bff.job_status(pg_temp.id('f'), tests.uid('gina')) $$,
   $$ values ('failed'::text, 'content_policy'::text, 'The prompt was refused.'::text) $$,
   'job_status: failed job shows its error');
 
@@ -207,11 +208,11 @@ select results_eq(
   'retry_job: attempts+1, lease cleared, last error kept, run_at at least Retry-After');
 select is(bff.retry_job(pg_temp.id('r'), pg_temp.tok('r'), 'rate_limited', 'x'), 'lease_lost',
   'retry_job: the released lease no longer holds the job');
-select is((select status from bff.job_status(pg_temp.id('r'), tests.uid('gina'))), 'pending',
+select is((select view ->> 'status' from bff.job_status(pg_temp.id('r'), tests.uid('gina'))), 'pending',
   'job_status: a queued job is pending');
 select tests.make_due(pg_temp.id('r'));
 select pg_temp.claim();
-select is((select status from bff.job_status(pg_temp.id('r'), tests.uid('gina'))), 'processing',
+select is((select view ->> 'status' from bff.job_status(pg_temp.id('r'), tests.uid('gina'))), 'processing',
   'job_status: a running job is processing');
 select is(bff.begin_submit(pg_temp.id('r'), pg_temp.tok('r')), 'ok', 'retry: submit intent recorded');
 select is(bff.retry_job(pg_temp.id('r'), pg_temp.tok('r'), 'timeout', 'Timed out.'), 'retrying',
@@ -294,7 +295,7 @@ select is(bff.cancel_job(pg_temp.id('c'), tests.uid('gina')), 'already_finished'
   'cancel: a finished job is already_finished');
 select is(bff.record_submission(pg_temp.id('c'), pg_temp.tok('c'), 'late'), false,
   'cancel: the worker''s lease no longer holds the job');
-select is((select status from bff.job_status(pg_temp.id('c'), tests.uid('gina'))), 'failed',
+select is((select view ->> 'status' from bff.job_status(pg_temp.id('c'), tests.uid('gina'))), 'failed',
   'job_status: a cancelled job is failed');
 
 -- operator views ----------------------------------------------------------------------------

@@ -8,8 +8,20 @@ export { makeGlb, makePng } from "../../localstack/simulators/assets.ts";
 
 const noSession = { auth: { persistSession: false, autoRefreshToken: false } };
 
-export function serviceClient(): SupabaseClient {
-  return createClient(stack.url, stack.secretKey, noSession);
+/** Which stack a helper acts on: the run's shared stack by default, or one a test started. */
+export interface Target {
+  url: string;
+  publishableKey: string;
+  secretKey: string;
+}
+export const sharedStack = (): Target => ({
+  url: stack.url,
+  publishableKey: stack.publishableKey,
+  secretKey: stack.secretKey,
+});
+
+export function serviceClient(t: Target = sharedStack()): SupabaseClient {
+  return createClient(t.url, t.secretKey, noSession);
 }
 
 export interface TestUser {
@@ -19,25 +31,29 @@ export interface TestUser {
   client: SupabaseClient;
 }
 
-export async function newUser(label = "user"): Promise<TestUser> {
+export async function newUser(label = "user", t: Target = sharedStack()): Promise<TestUser> {
   const email = `${label}-${crypto.randomUUID().slice(0, 12)}@example.test`;
   const password = `pw-${crypto.randomUUID()}`;
-  const admin = serviceClient();
+  const admin = serviceClient(t);
   const created = await admin.auth.admin.createUser({ email, password, email_confirm: true });
   if (created.error) throw created.error;
-  const client = createClient(stack.url, stack.publishableKey, noSession);
+  const client = createClient(t.url, t.publishableKey, noSession);
   const { data, error } = await client.auth.signInWithPassword({ email, password });
   if (error || !data.session) throw error ?? new Error("no session");
   return { id: data.user!.id, email, token: data.session.access_token, client };
 }
 
-/** Uploads to `input-assets/{uid}/{name}` as the user and returns the object's URL. */
+/**
+ * Uploads to `input-assets/{uid}/{name}` as the user and returns the object's URL, on `origin`
+ * (the stack's own URL unless a test puts a proxy in front).
+ */
 export async function uploadInput(
-  user: TestUser,
+  user: Pick<TestUser, "id" | "client">,
   name: string,
   bytes: Uint8Array,
   contentType = "image/png",
   kind: "authenticated" | "public" | "sign" = "authenticated",
+  origin = stack.url,
 ): Promise<string> {
   const path = `${user.id}/${name}`;
   const { error } = await user.client.storage.from("input-assets").upload(path, bytes, {
@@ -45,7 +61,7 @@ export async function uploadInput(
     upsert: true,
   });
   if (error) throw error;
-  return `${stack.url}/storage/v1/object/${kind}/input-assets/${path}`;
+  return `${origin}/storage/v1/object/${kind}/input-assets/${path}`;
 }
 
 export interface CallResult {
@@ -65,15 +81,16 @@ export async function call(
     rawBody?: BodyInit;
     headers?: Record<string, string>;
   } = {},
+  t: Target = sharedStack(),
 ): Promise<CallResult> {
-  const headers: Record<string, string> = { apikey: stack.publishableKey, ...opts.headers };
+  const headers: Record<string, string> = { apikey: t.publishableKey, ...opts.headers };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
   let body: BodyInit | undefined = opts.rawBody;
   if (opts.body !== undefined) {
     body = JSON.stringify(opts.body);
     headers["content-type"] ??= "application/json";
   }
-  const res = await fetch(`${stack.url}/functions/v1/${fn}`, {
+  const res = await fetch(`${t.url}/functions/v1/${fn}`, {
     method: opts.method ?? (body === undefined ? "GET" : "POST"),
     headers,
     body,

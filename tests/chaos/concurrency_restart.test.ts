@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import {
   chaosTest,
+  checkCredits,
   checkFailureReasons,
   checkOutputs,
   extraWorkers,
@@ -16,6 +17,7 @@ import {
   makePng,
   newAttribution,
   newUser,
+  priceAndFund,
   sleep,
   startChaosStack,
   startSims,
@@ -109,6 +111,18 @@ chaosTest(
     });
     try {
       const user = await newUser(cs, "rs");
+      await priceAndFund(
+        cs,
+        {
+          image_to_image: 3,
+          text_to_model: 5,
+          image_to_model: 6,
+          sketch_to_model: 6,
+          refine_model: 4,
+        },
+        [user.id],
+        10_000,
+      );
       const attr = newAttribution();
       const ids: string[] = [];
       // Slow downloads so some jobs are mid-transfer at the kill.
@@ -155,6 +169,7 @@ chaosTest(
       const rows = await waitTerminal(cs, ids, 180_000);
       await checkFailureReasons(cs, rows);
       await checkOutputs(cs, rows);
+      assert.equal(await checkCredits(cs), ids.length, "every job held credits and settled once");
       const tasks = await tripoTasksPerJob(sims, attr);
       for (const id of ids) assert.ok((tasks.get(id)?.length ?? 0) <= 1, `job ${id}: paid twice`);
       const outcome: Record<string, number> = {};

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import {
   chaosTest,
+  checkCredits,
   checkFailureReasons,
   checkOutputs,
   download,
@@ -14,6 +15,7 @@ import {
   makePng,
   newUser,
   openaiEditsPerPrompt,
+  priceAndFund,
   startChaosStack,
   startSims,
   tripoPosts,
@@ -39,6 +41,18 @@ chaosTest(
     try {
       await installLeaseAudit(cs);
       const user = await newUser(cs, "fp");
+      await priceAndFund(
+        cs,
+        {
+          image_to_image: 3,
+          text_to_model: 5,
+          image_to_model: 6,
+          sketch_to_model: 6,
+          refine_model: 4,
+        },
+        [user.id],
+        10_000,
+      );
       const pj = cs.stack.functions.get("process-jobs")!;
       const summary: string[] = [];
 
@@ -94,6 +108,7 @@ chaosTest(
         const rows = await waitTerminal(cs, cases.map((c) => c.id), 60_000, 1000);
         await checkFailureReasons(cs, rows);
         await checkOutputs(cs, rows);
+        await checkCredits(cs);
         const posts = await tripoPosts(sims);
         const tripoCase = cases[0];
         const row = rows.find((r) => r.id === tripoCase.id)!;

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import {
   chaosTest,
+  checkCredits,
   checkFailureReasons,
   checkOutputs,
   extraWorkers,
@@ -18,6 +19,7 @@ import {
   newAttribution,
   newUser,
   openaiEditsPerPrompt,
+  priceAndFund,
   prng,
   sleep,
   startChaosStack,
@@ -102,6 +104,20 @@ chaosTest("soak: 500+ jobs, five kinds, seeded random provider faults", async ()
 
     const users: User[] = [];
     for (let i = 0; i < 8; i++) users.push(await newUser(cs, `soak${i}`));
+    // Every kind priced, every user funded for all of their jobs: the run also proves that no
+    // job is charged twice and no reservation is left held (checkCredits at the end).
+    await priceAndFund(
+      cs,
+      {
+        image_to_image: 3,
+        text_to_model: 5,
+        image_to_model: 6,
+        sketch_to_model: 6,
+        refine_model: 4,
+      },
+      users.map((u) => u.id),
+      10_000,
+    );
     const attr = newAttribution();
     const openaiPrompts: string[] = [];
     type Plan = { kind: Kind; n: number };
@@ -177,6 +193,8 @@ chaosTest("soak: 500+ jobs, five kinds, seeded random provider faults", async ()
     assert.equal(open[0].n, 0, "jobs left outside a terminal state");
     await checkFailureReasons(cs, rows);
     const objects = await checkOutputs(cs, rows);
+    const paid = await checkCredits(cs);
+    assert.equal(paid, rows.length, "every job held credits");
     const tasks = await tripoTasksPerJob(sims, attr); // throws on an untraceable task
     let dupTripo = 0;
     for (const t of tasks.values()) if (t.length > 1) dupTripo += t.length - 1;

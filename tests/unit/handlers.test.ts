@@ -269,14 +269,22 @@ Deno.test("task-status: 404 for a job that is not the caller's; signing failures
         Promise.resolve(
           id === jobId && uid === userId
             ? {
-              job_id: jobId,
-              client_task_id: "c",
-              provider: "tripo" as const,
-              kind: "text_to_model" as const,
-              status: "complete" as const,
-              progress: 100,
-              error_code: null,
-              error_message: null,
+              view: {
+                task_id: jobId,
+                client_task_id: "c",
+                kind: "text_to_model" as const,
+                service: "tripoai" as const,
+                status: "complete" as const,
+                progress: 100,
+                queue_position: 0,
+                eta_seconds: null,
+                outputs: [{ bucket: "generated-assets", path: `${userId}/m.glb` }],
+                error: null,
+                error_code: null,
+                cost: 0,
+                seq: 3,
+                updated_at: new Date().toISOString(),
+              },
               outputs: [{ bucket: "generated-assets", path: `${userId}/m.glb`, url: "u" }],
             }
             : undefined,

@@ -72,6 +72,8 @@ const schema = z.object({
   RATE_LIMIT_MODEL_PER_MINUTE: positiveInt(4),
   RATE_LIMIT_REFINE_PER_MINUTE: positiveInt(2),
   USER_MAX_ACTIVE_JOBS: positiveInt(10),
+  /** Credits a new user starts with (granted once, on their first call). */
+  CREDITS_SIGNUP_GRANT: z.coerce.number().int().min(0).default(0),
   /**
    * Client connections per isolate to SUPABASE_DB_URL (the transaction pooler). A generation
    * request makes one round trip, so two cover an isolate's concurrent requests without

@@ -11,6 +11,7 @@ import postgres from "postgres";
 import type { Config } from "./config.ts";
 import type { JobKind, Provider } from "./jobs/schemas.ts";
 import type { RateBucket } from "./jobs/plans.ts";
+import { type JobView, jobView } from "./responses.ts";
 
 export interface EnqueueInput {
   userId: string;
@@ -27,12 +28,36 @@ export interface EnqueueInput {
   rows: { task_id: string; prompt: string | null; style: string | null; metadata: unknown };
   maxAttempts: number;
   deadlineSeconds: number;
+  /** Credits a user starts with, granted on their first enqueue (CREDITS_SIGNUP_GRANT). */
+  signupGrant: number;
 }
 
 export type EnqueueResult =
   | { outcome: "created" | "existing"; job_id: string }
   | { outcome: "conflict"; job_id: string }
-  | { outcome: "rate_limited" | "too_many_active"; retry_after_seconds: number };
+  | { outcome: "rate_limited" | "too_many_active"; retry_after_seconds: number }
+  | { outcome: "insufficient_credits"; balance: number; price: number };
+
+export interface CreditStatement {
+  balance: number;
+  reserved: number;
+  available: number;
+  ledger: {
+    id: number;
+    entry: "grant" | "reserve" | "charge" | "release";
+    amount: number;
+    job_id: string | null;
+    reason: string | null;
+    created_at: string;
+  }[];
+  next_before: number | null;
+}
+
+export type GrantResult = {
+  outcome: "created" | "existing" | "conflict" | "no_user";
+  entry_id: number | null;
+  available: number | null;
+};
 
 export interface ClaimedJob {
   job_id: string;
@@ -54,17 +79,9 @@ export interface OutputRef {
   url: string;
 }
 
-export type JobStatus = "pending" | "processing" | "complete" | "failed";
-
+/** A job as task-status shows it, and its outputs to sign. */
 export interface JobStatusRow {
-  job_id: string;
-  client_task_id: string;
-  provider: Provider;
-  kind: JobKind;
-  status: JobStatus;
-  progress: number;
-  error_code: string | null;
-  error_message: string | null;
+  view: JobView;
   outputs: OutputRef[];
 }
 
@@ -143,21 +160,27 @@ export function createDb(config: Config) {
           outcome: EnqueueResult["outcome"];
           job_id: string | null;
           retry_after_seconds: number | null;
+          balance: number | null;
+          price: number | null;
         }[]
       >`
         select * from bff.enqueue_job(
           ${i.userId}::uuid, ${i.kind}, ${i.provider}, ${i.clientTaskId},
           ${json(i.request)}, ${i.idempotencyKey}, ${i.requestHash},
           ${i.rateBucket}, ${i.rateLimit}, ${i.maxActive}, ${i.outputs},
-          ${json(i.rows)}, ${i.maxAttempts}, ${i.deadlineSeconds})`;
+          ${json(i.rows)}, ${i.maxAttempts}, ${i.deadlineSeconds}, ${i.signupGrant})`;
       switch (row.outcome) {
         case "created":
         case "existing":
         case "conflict":
           return { outcome: row.outcome, job_id: row.job_id ?? "" };
-        default:
+        case "rate_limited":
+        case "too_many_active":
           return { outcome: row.outcome, retry_after_seconds: row.retry_after_seconds ?? 30 };
+        case "insufficient_credits":
+          return { outcome: row.outcome, balance: row.balance ?? 0, price: row.price ?? 0 };
       }
+      throw new Error(`enqueue_job answered an unknown outcome: ${row.outcome}`);
     },
 
     async claimJobs(limit: number, leaseSeconds: number, tripoCap: number): Promise<ClaimedJob[]> {
@@ -204,10 +227,12 @@ export function createDb(config: Config) {
       lease: string,
       progress: number,
       nextRunSeconds: number,
+      etaSeconds: number | null = null,
     ): Promise<boolean> {
+      const eta = etaSeconds === null ? null : Math.round(etaSeconds);
       const [r] = await sql`
         select bff.record_progress(${jobId}::uuid, ${lease}::uuid, ${Math.round(progress)},
-          ${nextRunSeconds}) as ok`;
+          ${nextRunSeconds}, ${eta}) as ok`;
       return r.ok === true;
     },
 
@@ -248,9 +273,9 @@ export function createDb(config: Config) {
     },
 
     async jobStatus(jobId: string, userId: string): Promise<JobStatusRow | undefined> {
-      const [r] = await sql<JobStatusRow[]>`
+      const [r] = await sql<{ view: unknown; outputs: OutputRef[] }[]>`
         select * from bff.job_status(${jobId}::uuid, ${userId}::uuid)`;
-      return r;
+      return r ? { view: jobView.parse(r.view), outputs: r.outputs } : undefined;
     },
 
     /** The Tripo draft id of the caller's own finished model stored at bucket/path. */
@@ -264,6 +289,40 @@ export function createDb(config: Config) {
     async ownsDraft(userId: string, draftTaskId: string): Promise<boolean> {
       const [r] = await sql`select bff.owns_draft(${userId}::uuid, ${draftTaskId}) as ok`;
       return r.ok === true;
+    },
+
+    async creditStatement(
+      userId: string,
+      signupGrant: number,
+      limit: number,
+      before?: number,
+    ): Promise<CreditStatement> {
+      const [r] = await sql<{ s: CreditStatement }[]>`
+        select bff.credit_statement(${userId}::uuid, ${signupGrant}, ${limit},
+          ${before ?? null}) as s`;
+      return r.s;
+    },
+
+    async creditPrices(): Promise<Record<string, number>> {
+      const [r] = await sql<{ p: Record<string, number> }[]>`select bff.credit_price_list() as p`;
+      return r.p;
+    },
+
+    async grantCredits(
+      userId: string,
+      amount: number,
+      reason: string,
+      idempotencyKey: string | null,
+    ): Promise<GrantResult> {
+      const [r] = await sql<GrantResult[]>`
+        select * from bff.grant_credits(${userId}::uuid, ${amount}, ${reason}, ${idempotencyKey})`;
+      return r;
+    },
+
+    async setCreditPrices(prices: Record<string, number>): Promise<Record<string, number>> {
+      const [r] = await sql<{ p: Record<string, number> }[]>`
+        select bff.set_credit_prices(${json(prices)}) as p`;
+      return r.p;
     },
 
     /** Earliest time a non-terminal job becomes due (process-jobs waits for it when close). */

@@ -9,10 +9,11 @@ import { createServices } from "../_shared/services.ts";
 
 const config = loadConfig(Deno.env.toObject(), { secretKey: true, providers: true });
 const { app, log } = createApp("process-jobs", config);
-const worker = createWorker(createServices(config, log));
+const services = createServices(config, log);
+const worker = createWorker(services);
 
 app.use("*", requireService(config));
-app.post("/", createProcessJobsHandler(worker, log));
+app.post("/", createProcessJobsHandler(worker, services));
 app.all("/", () => methodNotAllowed(["POST"]));
 
 Deno.serve(app.fetch);

@@ -5,7 +5,10 @@ import {
   glbStream,
   inspectGlb,
   makeGlb,
+  makeJpeg,
   makePng,
+  makePngCompressed,
+  makeWebp,
   sniffImage,
 } from "../../../localstack/simulators/assets.ts";
 
@@ -103,4 +106,28 @@ Deno.test("glbStream: truncateAt errors the stream after that many bytes", async
   }
   assert.equal(failed, true);
   assert.equal(got, 300_000);
+});
+
+Deno.test("makePngCompressed / makeJpeg / makeWebp: real images of odd sizes", async () => {
+  const png = makePngCompressed(37, 11, 2);
+  const p = await png;
+  assert.equal(sniffImage(p), "png");
+  const dv = new DataView(p.buffer);
+  assert.deepEqual([dv.getUint32(16), dv.getUint32(20)], [37, 11]);
+  const idatLen = dv.getUint32(33);
+  assert.equal(new TextDecoder().decode(p.subarray(37, 41)), "IDAT");
+  const raw = await inflate(p.subarray(41, 41 + idatLen));
+  assert.equal(raw.length, 11 * (1 + 37 * 4));
+
+  const j = makeJpeg(37, 11, 2);
+  assert.equal(sniffImage(j), "jpeg");
+  assert.deepEqual([...j.subarray(j.length - 2)], [0xff, 0xd9]);
+  const sof = j.findIndex((b, i) => b === 0xff && j[i + 1] === 0xc0);
+  assert.ok(sof > 0);
+  assert.deepEqual([(j[sof + 5] << 8) | j[sof + 6], (j[sof + 7] << 8) | j[sof + 8]], [11, 37]);
+
+  const w = makeWebp(37, 11, 2);
+  assert.equal(sniffImage(w), "webp");
+  const bits = new DataView(w.buffer).getUint32(21, true);
+  assert.deepEqual([(bits & 0x3fff) + 1, ((bits >>> 14) & 0x3fff) + 1], [37, 11]);
 });

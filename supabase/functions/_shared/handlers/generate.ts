@@ -103,6 +103,7 @@ export function createGenerateHandler<B extends z.ZodType<{ task_id: string }>>(
       outputs: plan.outputs(body),
       maxAttempts: config.JOB_MAX_ATTEMPTS,
       deadlineSeconds: config.JOB_DEADLINE_SECONDS,
+      signupGrant: config.CREDITS_SIGNUP_GRANT,
       rows: {
         task_id: taskId,
         prompt: row.prompt,
@@ -114,6 +115,12 @@ export function createGenerateHandler<B extends z.ZodType<{ task_id: string }>>(
     switch (result.outcome) {
       case "conflict":
         throw apiError("idempotency_conflict");
+      case "insufficient_credits":
+        throw apiError(
+          "insufficient_credits",
+          `This job costs ${result.price} credits; you have ${result.balance}.`,
+          { details: { balance: result.balance, price: result.price } },
+        );
       case "rate_limited": {
         const after = String(Math.max(1, result.retry_after_seconds));
         throw apiError(
@@ -139,7 +146,7 @@ export function createGenerateHandler<B extends z.ZodType<{ task_id: string }>>(
     );
     if (result.outcome === "existing") {
       c.header("idempotent-replayed", "true");
-      const status = (await db.jobStatus(jobId, user.id))?.status ?? "pending";
+      const status = (await db.jobStatus(jobId, user.id))?.view.status ?? "pending";
       return c.json({ job_id: jobId, celery_task_id: jobId, task_id: taskId, status }, 202);
     }
     deps.nudge();

@@ -10,13 +10,18 @@ import { errorText } from "../log.ts";
 import type { InvocationSummary, Worker } from "../jobs/worker.ts";
 import { onShutdown, waitUntil } from "../runtime.ts";
 
-export function createProcessJobsHandler(worker: Worker, log: Logger) {
+export function createProcessJobsHandler(worker: Worker, deps: { log: Logger; nudge: () => void }) {
+  const { log, nudge } = deps;
   let running: Promise<InvocationSummary> | null = null;
 
   onShutdown(async () => {
     try {
-      const n = await worker.releaseAll();
-      if (n > 0) log("info", "handed back leases on shutdown", { jobs: n });
+      const n = await worker.shutdown();
+      if (n > 0) {
+        log("info", "handed back leases on shutdown", { jobs: n });
+        // Another invocation takes them now rather than on the next cron tick.
+        nudge();
+      }
     } catch (e) {
       log("warn", "could not hand back leases on shutdown", { error: errorText(e) });
     }

@@ -5,11 +5,11 @@ import type { Context } from "hono";
 import type { AppEnv } from "../context.ts";
 import type { Db } from "../db.ts";
 import { apiError } from "../errors.ts";
-import type { Provider } from "../jobs/schemas.ts";
+import type { TaskStatus } from "../responses.ts";
 import type { Storage } from "../storage/adapter.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const SERVICES: Record<string, Provider> = { openai: "openai", tripoai: "tripo" };
+const SERVICES = new Set(["openai", "tripoai"]);
 const noSuchJob = () => apiError("not_found", "No such job.");
 
 function jobIdParam(c: Context<AppEnv>): string {
@@ -29,33 +29,24 @@ export function createTaskStatusHandlers(deps: {
     async get(c: Context<AppEnv>) {
       const jobId = jobIdParam(c);
       const service = c.req.query("service");
-      if (service !== undefined && !(service in SERVICES)) {
+      if (service !== undefined && !SERVICES.has(service)) {
         throw apiError("bad_request", "service must be openai or tripoai.");
       }
       const user = c.get("user");
       const job = await db.jobStatus(jobId, user.id);
       if (!job) throw noSuchJob();
-      if (service !== undefined && SERVICES[service] !== job.provider) {
+      if (service !== undefined && service !== job.view.service) {
         throw apiError("bad_request", `This job is not a ${service} job.`);
       }
-      const outputs = job.status === "complete" ? job.outputs : [];
       let urls: string[];
       try {
-        urls = await storage.signUrlsAsUser(outputs, user.token);
+        urls = await storage.signUrlsAsUser(job.outputs, user.token);
       } catch {
         throw apiError("upstream_error", "Could not create download links right now.");
       }
       c.header("cache-control", "no-store");
-      return c.json({
-        task_id: job.job_id,
-        client_task_id: job.client_task_id,
-        status: job.status,
-        progress: job.progress,
-        asset_url: urls[0] ?? null,
-        asset_urls: urls,
-        error: job.status === "failed" ? job.error_message ?? "The job failed." : null,
-        error_code: job.status === "failed" ? job.error_code : null,
-      });
+      const body: TaskStatus = { ...job.view, asset_url: urls[0] ?? null, asset_urls: urls };
+      return c.json(body);
     },
 
     async cancel(c: Context<AppEnv>) {

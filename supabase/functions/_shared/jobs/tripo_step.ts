@@ -89,6 +89,7 @@ export function createTripoStep(deps: {
           job.lease_token,
           s.progress,
           nextPollSeconds(s, since),
+          s.etaSeconds,
         );
         return ok ? "progressed" : "lease_lost";
       }

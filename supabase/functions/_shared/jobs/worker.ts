@@ -115,12 +115,17 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
     }
   }
 
+  /** Set when the isolate is shutting down: no loop claims anything more. */
+  let stopping = false;
+
   /**
-   * Hands back every lease this isolate holds (its steps are abandoned): the jobs are due at
-   * once for another invocation instead of after the lease. Their writes from here on are
-   * fenced out by the lease tokens.
+   * The isolate is shutting down: stop claiming, then hand back every lease held (their steps
+   * are abandoned), so the jobs are due at once for another invocation instead of after the
+   * lease. The abandoned steps' writes from here on are fenced out by the lease tokens.
    */
-  async function releaseAll(): Promise<number> {
+  async function shutdown(): Promise<number> {
+    stopping = true;
+    wake();
     const tokens = [...held.keys()];
     held.clear();
     return await db.releaseLeases(tokens);
@@ -170,10 +175,10 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
     const inflight = new Set<Promise<void>>();
     const elapsed = () => performance.now() - started;
     let dueMisses = 0;
-    while (elapsed() < budgetMs) {
+    while (!stopping && elapsed() < budgetMs) {
       const free = MAX_IN_FLIGHT - inflight.size;
       let claimed: ClaimedJob[] = [];
-      if (free > 0) {
+      if (free > 0 && !stopping) {
         try {
           claimed = await db.claimJobs(free, LEASE_SECONDS, config.TRIPO_MAX_CONCURRENCY);
         } catch (e) {
@@ -226,7 +231,7 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
     return summary;
   }
 
-  return { runInvocation, step, wake, releaseAll };
+  return { runInvocation, step, wake, shutdown };
 }
 
 export type Worker = ReturnType<typeof createWorker>;

@@ -1,0 +1,128 @@
+// The queue in SQL, with no HTTP around: the drain (claim_jobs(50) + complete, 20,000 trivial
+// jobs, 8 connections) through the transaction pooler as the functions connect (prepare off),
+// the same straight to Postgres beside it; then claim_jobs(8) latency behind the pooler on an
+// empty table, with 100k finished + 10k future-dated jobs, and just after the drain (dead rows,
+// not vacuumed). The stack's process-jobs is stopped throughout.
+import { type BenchContext, type Section, settings } from "../context.ts";
+import { claimLatency, drain, type DrainResult, insertTrivialJobs, queueClient } from "../queue.ts";
+import { mapRound } from "../report.ts";
+import { fmt, round } from "../stats.ts";
+
+const RUNS = 3;
+const PEERS = "graphile-worker batched 9,597; pg-boss 4,554; bare SKIP LOCKED 50+one update 27,121";
+
+export const queue: Section = {
+  name: "queue drain and claim with backlog",
+  async run(ctx: BenchContext) {
+    const { sql, users } = ctx;
+    const s = ctx.main.stack;
+    await ctx.main.quiesceWorker();
+    await ctx.main.pauseWorker();
+    // Each run starts from vacuumed, empty queue tables, so no run pays for another's dead rows,
+    // nor for autovacuum cleaning up after the earlier sections (deleting their jobs also
+    // rewrites the job link of their asset rows).
+    const clean = async () => {
+      await sql`delete from public.jobs`;
+      await sql`vacuum analyze public.jobs, public.models, public.concept_images, public.input_assets`;
+    };
+    await clean();
+    const n = settings.drainJobs;
+    const runs: Record<"pooled" | "direct", DrainResult[]> = { pooled: [], direct: [] };
+    // Alternating, so a slow spell of the machine lands on both.
+    for (let i = 0; i < RUNS; i++) {
+      for (const via of ["pooled", "direct"] as const) {
+        const url = via === "pooled" ? s.poolerUrl : ctx.dbUrl;
+        runs[via].push(await drain(url, via === "pooled", sql, users, n, "batched"));
+        await clean();
+      }
+    }
+    const med = (r: DrainResult[]) =>
+      [...r].sort((a, b) => a.jobsPerSecond - b.jobsPerSecond)[Math.floor(r.length / 2)];
+    const perJob = await drain(s.poolerUrl, true, sql, users, n, "per_job");
+    // Deleted but not vacuumed: the churn case below.
+    await sql`delete from public.jobs`;
+    const line = (d: DrainResult) =>
+      `${fmt(d.jobsPerSecond)} jobs/s (${fmt(d.seconds, " s")}; claim ${
+        fmt(d.claimMsShare * 100)
+      }% of time)`;
+    const all = (r: DrainResult[]) => r.map((d) => fmt(d.jobsPerSecond)).join(", ");
+    const pooled = med(runs.pooled);
+    const direct = med(runs.direct);
+    ctx.report.row(
+      `queue drain through the pooler: claim_jobs(50) + complete_jobs (median of ${RUNS}: ${
+        all(runs.pooled)
+      })`,
+      line(pooled),
+      `direct: ${line(direct)} (runs ${all(runs.direct)}); ${PEERS}`,
+      "≥ 10,000 jobs/s",
+      pooled.jobsPerSecond >= 10_000,
+    );
+    ctx.report.info(
+      "queue drain through the pooler: claim_jobs(50) + complete_job per job",
+      line(perJob),
+      PEERS,
+      "diagnostic",
+    );
+    const j = (d: DrainResult) => ({
+      jobs: d.jobs,
+      seconds: round(d.seconds),
+      jobs_per_s: round(d.jobsPerSecond),
+      claim_time_share: round(d.claimMsShare),
+    });
+    ctx.report.set("queue_drain", {
+      pooled_batched: j(pooled),
+      direct_batched: j(direct),
+      pooled_per_job: j(perJob),
+      pooled_batched_runs: runs.pooled.map((d) => round(d.jobsPerSecond)),
+      direct_batched_runs: runs.direct.map((d) => round(d.jobsPerSecond)),
+    });
+
+    // claim_jobs(8) behind the pooler, on three tables.
+    const client = queueClient(s.poolerUrl, true);
+    try {
+      const churn = await claimLatency(client, sql, users, 200);
+      await sql`delete from public.jobs`;
+      await sql`vacuum analyze public.jobs`;
+      const empty = await claimLatency(client, sql, users, 200);
+      await insertTrivialJobs(sql, users, 100_000, "backlog-done", "finished");
+      await insertTrivialJobs(sql, users, 10_000, "backlog-future", "future");
+      await sql`analyze public.jobs`;
+      const backlog = await claimLatency(client, sql, users, 200);
+      const claimRatio = backlog.claimP50 / empty.claimP50;
+      const idleRatio = backlog.idleP50 / empty.idleP50;
+      const pair = (a: number, b: number) => `${fmt(a, " ms")} / ${fmt(b, " ms")}`;
+      ctx.report.row(
+        "claim_jobs(8) via pooler with 8 due: 100k finished + 10k future-dated vs empty, p50 / p99",
+        `${pair(backlog.claimP50, backlog.claimP99)} (${fmt(claimRatio)}×)`,
+        `empty ${pair(empty.claimP50, empty.claimP99)}`,
+        "within 1.5×",
+        claimRatio <= 1.5,
+      );
+      ctx.report.row(
+        "claim_jobs(8) via pooler with nothing due: backlog vs empty, p50 / p99",
+        `${pair(backlog.idleP50, backlog.idleP99)} (${fmt(idleRatio)}×)`,
+        `empty ${pair(empty.idleP50, empty.idleP99)}`,
+        "within 1.5×",
+        idleRatio <= 1.5,
+      );
+      ctx.report.info(
+        "claim_jobs(8) via pooler with 8 due, after the drain (dead rows, not vacuumed), p50 / p99",
+        `${pair(churn.claimP50, churn.claimP99)} (${fmt(churn.claimP50 / empty.claimP50)}× empty)`,
+        `empty ${pair(empty.claimP50, empty.claimP99)}`,
+        "diagnostic",
+      );
+      ctx.report.set("claim_backlog_ms", {
+        via: "pooler",
+        churned_unvacuumed: mapRound(churn),
+        empty: mapRound(empty),
+        backlog: mapRound(backlog),
+        ratio_p50: round(claimRatio),
+        idle_ratio_p50: round(idleRatio),
+      });
+    } finally {
+      await client.end({ timeout: 5 });
+    }
+    await sql`delete from public.jobs`;
+    await sql`vacuum analyze public.jobs`;
+  },
+};
