@@ -2,7 +2,6 @@
 // Supabase CLI), the gateway with Storage, Auth and Realtime, the provider simulators and every
 // Edge Function in isolates of its own. `npm run dev` (localstack/main.ts), the tests and the
 // benchmark all start it through `startStack()`.
-import postgres from "postgres";
 import { createKeys, type StackKeys } from "./keys.ts";
 import {
   createDatabase,
@@ -14,6 +13,7 @@ import {
 } from "./db/prepare.ts";
 import { resolveAdminUrl } from "./db/cluster.ts";
 import { type PgBouncer, startPgBouncer } from "./db/pgbouncer.ts";
+import { standinPool } from "./db/standin_pool.ts";
 import { FunctionRunner, readFunctionConfig } from "./runtime/runner.ts";
 import { createGateway } from "./gateway.ts";
 import { createStorageHandler } from "./storage/mod.ts";
@@ -164,7 +164,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const tripo = { url: sims.tripoUrl, port: new URL(sims.tripoUrl).port };
   const openai = { url: sims.openaiUrl, port: new URL(sims.openaiUrl).port };
 
-  const sql = postgres(dbUrl, { max: 10, onnotice: () => {} });
+  // One named pool per stand-in (see db/standin_pool.ts for why these options).
+  const storageSql = standinPool(dbUrl, "standin-storage");
+  const authSql = standinPool(dbUrl, "standin-auth");
   const dataDir = opts.dataDir ??
     `${PROJECT_ROOT}.runs/storage-${new URL(dbUrl).pathname.slice(1)}`;
   await Deno.mkdir(dataDir, { recursive: true });
@@ -203,8 +205,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     );
   }
 
-  const storage = createStorageHandler({ sql, keys, dataDir, publicUrl });
-  const auth = createAuthHandler({ sql, keys, publicUrl });
+  const storage = createStorageHandler({ sql: storageSql, keys, dataDir, publicUrl });
+  const auth = createAuthHandler({ sql: authSql, keys, publicUrl });
   const realtime = await createRealtime({ dbUrl, keys, log: (l) => log(`[realtime] ${l}`) });
   handler = createGateway({ keys, functions, storage, auth, realtime: realtime.handler, log });
   await Promise.all([...functions.values()].map((f) => f.ensureRunning()));
@@ -261,7 +263,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await Promise.all([...functions.values()].map((f) => f.stop()));
       await realtime.stop();
       await Promise.all([gateway.server.shutdown(), sims.stop()]);
-      await sql.end({ timeout: 5 });
+      await Promise.all([storageSql.end({ timeout: 5 }), authSql.end({ timeout: 5 })]);
       await pooler.stop();
     },
   };

@@ -1,6 +1,7 @@
 -- What Supabase's Postgres image provides before any project migration runs: roles, the
 -- `auth`, `storage` and `realtime` schemas with the helpers policies use, and the `extensions`
--- schema; at the end, `realtime_standin`, which is the Realtime stand-in's own and not Supabase's.
+-- schema; at the end, `realtime_standin` and `storage_standin`, which are the Realtime and Storage
+-- stand-ins' own and not Supabase's.
 -- Local stand-in only (never part of supabase/migrations). Idempotent: safe to apply twice.
 
 do $$
@@ -416,3 +417,68 @@ end;
 $$;
 revoke all on function realtime_standin.ensure_partitions(), realtime_standin.notify_message(),
   realtime_standin.authorize(text, jsonb, text, jsonb, text[], text[]) from public;
+
+-- >>> storage_standin: the Storage stand-in's own helper (not Supabase's; localstack only) ----
+-- The stand-in makes every query ONE statement (postgres.js 3.4.9 leaks errors out of
+-- client-side transactions when a connection resets). Supabase Storage runs its SQL in a
+-- transaction as the caller's role with the caller's JWT claims so RLS decides; exec_as is that
+-- transaction, inside one statement: it sets the role and claims locally, runs `p_sql` with
+-- `p_args` as $1 (a text[]: `$1[1]`, `$1[2]`, … cast in the SQL), and returns the rows as jsonb.
+-- Modes: 'rows' (a query or DML … RETURNING), 'exec' (DML without RETURNING, so an INSERT-only
+-- policy suffices, as on Supabase; one row {row_count}), 'probe' (runs it in a subtransaction
+-- that is always rolled back: "would this be allowed?").
+-- The role and claims are reset before returning, and were set with is_local anyway, so they
+-- never reach the next statement. Not security definer (a definer function may not change
+-- role); owned by postgres and executable by nobody else.
+create schema if not exists storage_standin;
+revoke all on schema storage_standin from public;
+
+create or replace function storage_standin.exec_as(
+  p_role text,
+  p_claims jsonb,
+  p_sql text,
+  p_args text[] default '{}',
+  p_mode text default 'rows'
+) returns setof jsonb
+language plpgsql volatile as $$
+declare
+  _n bigint;
+  _r record;
+begin
+  -- Only the API roles: the stand-in must never run a caller's statement as anyone else.
+  if p_role is null or p_role not in ('anon', 'authenticated', 'service_role') then
+    raise exception 'exec_as: % is not an API role', p_role using errcode = '22023';
+  end if;
+  perform set_config('role', p_role, true),
+          set_config('request.jwt.claims', coalesce(p_claims, '{}'::jsonb)::text, true),
+          set_config('request.jwt.claim.sub', coalesce(p_claims ->> 'sub', ''), true),
+          set_config('request.jwt.claim.role', p_role, true);
+  if p_mode = 'rows' then
+    -- A loop rather than wrapping p_sql in a CTE: a statement with its own data-modifying
+    -- WITH must stay top-level. It runs to completion here, before the reset below.
+    for _r in execute p_sql using p_args loop
+      return next to_jsonb(_r);
+    end loop;
+  elsif p_mode = 'exec' then
+    execute p_sql using p_args;
+    get diagnostics _n = row_count;
+    return next jsonb_build_object('row_count', _n);
+  elsif p_mode = 'probe' then
+    begin
+      execute p_sql using p_args;
+      raise exception using errcode = 'SBPRB'; -- allowed: undo it
+    exception when sqlstate 'SBPRB' then
+      null;
+    end;
+  else
+    raise exception 'exec_as: unknown mode %', p_mode using errcode = '22023';
+  end if;
+  perform set_config('role', 'none', true),
+          set_config('request.jwt.claims', '', true),
+          set_config('request.jwt.claim.sub', '', true),
+          set_config('request.jwt.claim.role', '', true);
+end
+$$;
+
+revoke all on function storage_standin.exec_as(text, jsonb, text, text[], text) from public;
+-- <<< storage_standin -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // status in `statusCode` (a string), while the HTTP status is 400 for every non-500 error,
 // except the few the server overrides (403 for a bad JWT, 416 for an unsatisfiable range, 544
 // for a DB timeout).
+import { describeFailure } from "../db/standin_pool.ts";
 
 export class StorageError extends Error {
   constructor(
@@ -93,6 +94,6 @@ export function fromDbError(err: unknown, kind: "object" | "bucket" = "object"):
     );
   }
   if (err instanceof StorageError) return err;
-  console.error("[storage] unexpected error", err);
+  console.error("[storage] unexpected error", describeFailure(err));
   return Errors.internal();
 }

@@ -107,13 +107,14 @@ chaosTest("postgres: connections terminated again and again mid-run; every job e
     const prompts: string[] = [];
     let stop = false;
     let killed = 0;
-    // Terminate every postgres.js connection of this stack's database (functions and the
-    // stand-in's own pool), repeatedly, while jobs are enqueued and processed.
+    // Terminate the stand-ins' connections to this stack's database (their pools are named
+    // standin-*; unnamed postgres.js ones too), repeatedly, while jobs are enqueued and processed.
     const killer = (async () => {
       for (let i = 0; i < 200 && !stop; i++) {
         const r = await admin`
           select pg_terminate_backend(pid) as ok from pg_stat_activity
-          where datname = ${cs.name} and application_name = 'postgres.js'`;
+          where datname = ${cs.name}
+            and application_name in ('postgres.js', 'standin-storage', 'standin-auth')`;
         killed += r.length;
         await sleep(150 + (i % 5) * 60);
       }
