@@ -6,10 +6,11 @@ import assert from "node:assert/strict";
 import { call, db, it, newUser, simMark, simRequests } from "../_helpers/app.ts";
 import { authCases } from "./hostile/cases_auth.ts";
 import { inputCases } from "./hostile/cases_inputs.ts";
+import { outputCases } from "./hostile/cases_outputs.ts";
 import { requestCases } from "./hostile/cases_requests.ts";
 import { fingerprint, LEAKS, setup, T2M, waitIdle, type World } from "./hostile/world.ts";
 
-const cases = [...authCases, ...requestCases, ...inputCases];
+const cases = [...authCases, ...requestCases, ...inputCases, ...outputCases];
 
 Deno.test({
   name: `hostile input: ${cases.length} cases refused cleanly and change nothing`,

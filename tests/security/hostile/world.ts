@@ -35,6 +35,8 @@ export interface World {
   bImage: string;
   bJobId: string;
   bModelUrl: string;
+  /** A's own finished model (the job under the fixed Idempotency-Key). */
+  aModelUrl: string;
   bDraftId: string;
   bigImage: string;
 }
@@ -124,6 +126,8 @@ export async function setup(): Promise<World> {
   });
   assert.equal(first.status, 202);
   await waitIdle();
+  const [am] = await db()`select asset_url from public.models where job_id = ${first.body.job_id}`;
+  assert.ok(am?.asset_url, "A's model is stored");
   return {
     a,
     b,
@@ -134,6 +138,7 @@ export async function setup(): Promise<World> {
     bigImage,
     bJobId: gen.body.job_id,
     bModelUrl: m.asset_url,
+    aModelUrl: am.asset_url,
     bDraftId: m.ai_service_task_id,
   };
 }
