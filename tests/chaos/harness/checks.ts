@@ -1,6 +1,7 @@
 // What every chaos run must leave behind: every job terminal with a clear reason, every stored
 // object whole, and every paid provider call traced to exactly one job.
 import { inspectGlb } from "../../../localstack/simulators/assets.ts";
+import { type ConvertFormat, inspectModel } from "../../../localstack/simulators/formats.ts";
 import { SIM_TRIPO_KEY } from "../_harness.ts";
 import { sha, type Sims } from "./sims.ts";
 import type { ChaosStack, JobRow } from "./stack.ts";
@@ -18,8 +19,26 @@ export async function download(cs: ChaosStack, bucket: string, path: string) {
   return { status: res.status, bytes: new Uint8Array(await res.arrayBuffer()) };
 }
 
-/** Whole-file check: a full GLB (header length = bytes, chunks add up) or a full PNG (IEND). */
-export function validFile(path: string, bytes: Uint8Array): string | null {
+/** The format of a conversion's output, by the extension the worker gives it. */
+const CONVERTED: [string, ConvertFormat][] = [
+  [".gltf.zip", "GLTF"],
+  [".obj.zip", "OBJ"],
+  [".usdz", "USDZ"],
+  [".fbx", "FBX"],
+  [".stl", "STL"],
+  [".3mf", "3MF"],
+];
+
+/**
+ * Whole-file check: a full GLB (header length = bytes, chunks add up), a full PNG (IEND), or a
+ * conversion whole in its format (the format's inspector).
+ */
+export async function validFile(path: string, bytes: Uint8Array): Promise<string | null> {
+  const converted = CONVERTED.find(([ext]) => path.endsWith(ext));
+  if (converted) {
+    const info = await inspectModel(converted[1], bytes);
+    return info.ok ? null : `bad ${converted[1]}: ${info.error}`;
+  }
   if (path.endsWith(".glb")) {
     const g = inspectGlb(bytes);
     return g.ok ? null : `bad GLB: ${g.error}`;
@@ -48,7 +67,7 @@ export async function checkOutputs(cs: ChaosStack, rows: JobRow[]): Promise<numb
       checked++;
       if (d.status !== 200) problems.push(`${r.id}: ${o.path} → HTTP ${d.status}`);
       else {
-        const bad = validFile(o.path, d.bytes);
+        const bad = await validFile(o.path, d.bytes);
         if (bad) problems.push(`${r.id}: ${o.path}: ${bad}`);
       }
     }
@@ -64,7 +83,7 @@ export async function checkOutputs(cs: ChaosStack, rows: JobRow[]): Promise<numb
     const d = await download(cs, cs.stack.outputsBucket, o.name);
     checked++;
     if (d.status !== 200) continue;
-    const bad = validFile(o.name, d.bytes);
+    const bad = await validFile(o.name, d.bytes);
     if (bad) problems.push(`stray object ${o.name}: ${bad}`);
   }
   if (problems.length) throw new Error(`output problems:\n  ${problems.slice(0, 10).join("\n  ")}`);
@@ -92,10 +111,12 @@ export interface Attribution {
   inputs: Map<string, string>;
   /** refine draft id → job */
   drafts: Map<string, string>;
+  /** `<original task id>:<format>` of a conversion → job */
+  converts: Map<string, string>;
 }
 
 export function newAttribution(): Attribution {
-  return { prompts: new Map(), inputs: new Map(), drafts: new Map() };
+  return { prompts: new Map(), inputs: new Map(), drafts: new Map(), converts: new Map() };
 }
 
 export async function inputKey(bytes: Uint8Array): Promise<string> {
@@ -127,6 +148,9 @@ export async function tripoTasksPerJob(
     const token = input.file?.file_token ?? input.files?.[0]?.file_token;
     if (!job && token) job = attr.inputs.get(sims.uploads.get(token) ?? "");
     if (!job && input.draft_model_task_id) job = attr.drafts.get(input.draft_model_task_id);
+    if (!job && input.original_model_task_id) {
+      job = attr.converts.get(`${input.original_model_task_id}:${input.format}`);
+    }
     if (!job && strict) throw new Error(`Tripo task ${t.task_id} cannot be traced to a job`);
     job ??= "?";
     out.set(job, [...(out.get(job) ?? []), t.task_id]);

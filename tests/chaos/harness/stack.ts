@@ -12,6 +12,7 @@ import {
   uploadInput as upload,
 } from "../../_helpers/app.ts";
 import { type Sims, sleep, startSims } from "./sims.ts";
+import { JOB_KINDS, type JobKind } from "../../../supabase/functions/_shared/jobs/schemas.ts";
 
 const ADMIN_URL = Deno.env.get("STACK_ADMIN_DB_URL") ??
   "postgres://postgres@127.0.0.1:5432/postgres";
@@ -135,20 +136,11 @@ export function uploadInput(cs: ChaosStack, user: User, name: string, bytes: Uin
   return upload(user, name, bytes, "image/png", "authenticated", cs.url);
 }
 
-export type Kind =
-  | "image_to_image"
-  | "text_to_model"
-  | "image_to_model"
-  | "sketch_to_model"
-  | "refine_model";
+export type Kind = JobKind;
 
-const FN: Record<Kind, string> = {
-  image_to_image: "generate-image-to-image",
-  text_to_model: "generate-text-to-model",
-  image_to_model: "generate-image-to-model",
-  sketch_to_model: "generate-sketch-to-model",
-  refine_model: "generate-refine-model",
-};
+const FN = Object.fromEntries(
+  JOB_KINDS.map((k) => [k, `generate-${k.replaceAll("_", "-")}`]),
+) as Record<Kind, string>;
 
 export function callFn(
   cs: ChaosStack,
