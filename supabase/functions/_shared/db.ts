@@ -326,9 +326,11 @@ export function createDb(config: Config) {
       reason: string,
       idempotencyKey: string | null,
     ): Promise<GrantResult> {
-      const [r] = await sql<GrantResult[]>`
+      // entry_id is a bigint, which postgres.js hands over as a string: the API says number
+      // (ledger ids stay far below 2^53).
+      const [r] = await sql<(Omit<GrantResult, "entry_id"> & { entry_id: string | null })[]>`
         select * from bff.grant_credits(${userId}::uuid, ${amount}, ${reason}, ${idempotencyKey})`;
-      return r;
+      return { ...r, entry_id: r.entry_id === null ? null : Number(r.entry_id) };
     },
 
     async setCreditPrices(prices: Record<string, number>): Promise<Record<string, number>> {
