@@ -29,6 +29,9 @@ Supabase Storage.
   lists the codes it can carry.
 - A method a path does not serve answers 405 with \`Allow\`; the responses of those methods are
   under each path's \`x-other-methods\`.
+- The platform's gateway answers some requests before any function runs, in its own shape
+  (\`{ "message" }\` or \`{ "code", "message" }\`): an unknown API key (401), an unknown function
+  (404), a function that failed to start (503). Those are outside this document.
 
 Generated from the zod schemas the functions validate with (\`deno task openapi\`); do not edit
 by hand.`;
