@@ -1,8 +1,13 @@
 // Idempotency keys: one per call, random enough that two devices never share one. React Native
 // may lack crypto.randomUUID (Hermes without a polyfill has getRandomValues only).
 
-export function newIdempotencyKey(): string {
-  const c = globalThis.crypto;
+/** What a key needs of Web Crypto (a test may pass one without randomUUID). */
+export interface RandomSource {
+  getRandomValues(array: Uint8Array): Uint8Array;
+  randomUUID?: () => string;
+}
+
+export function newIdempotencyKey(c: RandomSource = globalThis.crypto): string {
   if (c && typeof c.randomUUID === "function") return c.randomUUID();
   if (!c || typeof c.getRandomValues !== "function") {
     throw new Error(
