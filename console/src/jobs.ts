@@ -118,21 +118,27 @@ export function createJobList(opts: {
           `${m3d.supabaseUrl}/storage/v1/object/authenticated/${out.bucket}/${out.path}`,
         );
       box.append(mv, el("p", {}, use, " ", el("a", { href: s.asset_url, download: "" }, "GLB")));
-      if (s.conversions.length) {
-        box.append(
-          el(
-            "p",
-            { class: "meta" },
-            `conversions: ${s.conversions.map((x) => `${x.format} ${x.status}`).join(", ")}`,
-          ),
-        );
-      }
+      if (s.conversions.length) box.append(el("p", { class: "meta conversions" }));
+      showConversions(c, s.conversions);
     } else {
       for (const url of s.asset_urls) {
         const name = new URL(url).pathname.split("/").pop() ?? "output";
         box.append(el("p", {}, el("a", { href: url, download: "" }, `download ${name}`)));
       }
     }
+  }
+
+  function showConversions(c: Card, list: TaskStatus["conversions"]) {
+    const p = c.root.querySelector(".conversions");
+    if (p) p.textContent = `conversions: ${list.map((x) => `${x.format} ${x.status}`).join(", ")}`;
+  }
+
+  /** A chained conversion ended: its model's card lists the conversions' states anew. */
+  function conversionEnded(v: JobView) {
+    const source = v.source_task_id ? cards.get(v.source_task_id) : undefined;
+    if (!source) return;
+    m3d.status(source.view.task_id).then((s) => showConversions(source, s.conversions))
+      .catch(() => {});
   }
 
   /** Applies a job's state unless the card already holds a newer one. */
@@ -144,6 +150,7 @@ export function createJobList(opts: {
     render(c);
     if (isTerminal(v) && !c.finished) {
       c.finished = true;
+      if (v.kind === "convert_model") conversionEnded(v);
       const s = "asset_urls" in v ? Promise.resolve(v) : m3d.status(v.task_id);
       s.then((st) => showOutputs(c, st)).catch((e) => {
         c.finished = false;

@@ -161,6 +161,21 @@ Deno.test({
       await page.click("#start");
       await page.waitForSelector("#job-msg[data-code=validation_failed]", WAIT);
 
+      // A job the provider refuses ends failed, its code and message on its card.
+      await page.type("#job-fields textarea[name=prompt]", " [sim:moderation]");
+      await js(page, `document.querySelector("#job-fields textarea[name=__extra]").value = ""`);
+      await page.click("#start");
+      await page.waitForSelector("#job-msg[data-code=accepted]", WAIT);
+      await page.waitForSelector(
+        ".job[data-kind=text_to_image][data-status=failed] .error[data-error-code]",
+        WAIT,
+      );
+      const failure = await js<string>(
+        page,
+        `document.querySelector(".job[data-kind=text_to_image] .error").dataset.errorCode`,
+      );
+      assert.ok(failure.length > 0, "the failure code is shown");
+
       // image-to-image, two concepts.
       await page.select("#kind", "image_to_image");
       const preset = await js<string>(
@@ -213,6 +228,10 @@ Deno.test({
         ".job[data-kind=convert_model][data-status=complete] .outputs a",
         WAIT,
       );
+      await page.waitForFunction(
+        `document.querySelector("${t2m} .conversions")?.textContent === "conversions: USDZ complete"`,
+        WAIT,
+      );
       const meta = await js<string>(
         page,
         `document.querySelector(".job[data-kind=image_to_image] .meta").textContent`,
@@ -250,6 +269,11 @@ Deno.test({
       const queueText = await js<string>(page, `document.querySelector("#ops table").textContent`);
       assert.match(queueText, /succeeded/);
       assert.match(queueText, /tripo/);
+      const failuresText = await js<string>(
+        page,
+        `document.querySelectorAll("#ops table")[1].textContent`,
+      );
+      assert.match(failuresText, new RegExp(failure));
       await shot(page, "03-operator");
 
       assert.ok(traffic.count() > 20, "the scan saw the page's traffic");
