@@ -12,7 +12,13 @@ import type { Config } from "./config.ts";
 import type { JobKind, Provider } from "./jobs/schemas.ts";
 import type { RateBucket } from "./jobs/plans.ts";
 import type { SourceInfo } from "./jobs/plans.ts";
-import { type Conversion, conversion, type JobView, jobView } from "./responses.ts";
+import {
+  type Conversion,
+  conversion,
+  type CreditStatement,
+  type JobView,
+  jobView,
+} from "./responses.ts";
 
 export interface EnqueueInput {
   userId: string;
@@ -46,21 +52,6 @@ export type EnqueueResult =
   | { outcome: "conflict"; job_id: string }
   | { outcome: "rate_limited" | "too_many_active"; retry_after_seconds: number }
   | { outcome: "insufficient_credits"; balance: number; price: number };
-
-export interface CreditStatement {
-  balance: number;
-  reserved: number;
-  available: number;
-  ledger: {
-    id: number;
-    entry: "grant" | "reserve" | "charge" | "release";
-    amount: number;
-    job_id: string | null;
-    reason: string | null;
-    created_at: string;
-  }[];
-  next_before: number | null;
-}
 
 export type GrantResult = {
   outcome: "created" | "existing" | "conflict" | "no_user";
@@ -343,9 +334,11 @@ export function createDb(config: Config) {
       reason: string,
       idempotencyKey: string | null,
     ): Promise<GrantResult> {
-      const [r] = await sql<GrantResult[]>`
+      // entry_id is a bigint, which postgres.js hands over as a string: the API says number
+      // (ledger ids stay far below 2^53).
+      const [r] = await sql<(Omit<GrantResult, "entry_id"> & { entry_id: string | null })[]>`
         select * from bff.grant_credits(${userId}::uuid, ${amount}, ${reason}, ${idempotencyKey})`;
-      return r;
+      return { ...r, entry_id: r.entry_id === null ? null : Number(r.entry_id) };
     },
 
     async setCreditPrices(prices: Record<string, number>): Promise<Record<string, number>> {

@@ -2,7 +2,8 @@
 // carry, and what the OpenAPI document describes. The SQL function bff.job_view builds the job
 // view; task-status parses it with `jobView` (a drift between the two fails there, loudly).
 import { z } from "zod";
-import { convertFormat, JOB_KINDS } from "./jobs/schemas.ts";
+import { type ErrorBody, type ErrorCode, ERRORS } from "./errors.ts";
+import { convertFormat, jobKind } from "./jobs/schemas.ts";
 
 export const jobStatusValue = z.enum(["pending", "processing", "complete", "failed"]);
 export const serviceName = z.enum(["openai", "tripoai"]);
@@ -22,7 +23,7 @@ export const storedOutput = z.object({ bucket: z.string(), path: z.string() });
 export const jobView = z.object({
   task_id: z.uuid(),
   client_task_id: z.string(),
-  kind: z.enum(JOB_KINDS),
+  kind: jobKind,
   service: serviceName,
   status: jobStatusValue,
   progress: z.number().int().min(0).max(100),
@@ -66,3 +67,78 @@ export const cancelled = z.object({
   status: z.literal("failed"),
   cancelled: z.literal(true),
 });
+
+// --- errors ----------------------------------------------------------------------------------
+
+export const ERROR_CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
+export const errorCode = z.enum(ERROR_CODES);
+
+/** The one error shape, for the codes given (the OpenAPI document narrows them per status). */
+export function errorBodyOf(codes: readonly ErrorCode[]) {
+  return z.object({
+    error: z.object({
+      code: codes === ERROR_CODES ? errorCode : z.enum(codes as [ErrorCode, ...ErrorCode[]]),
+      message: z.string(),
+      /** Validation issues ({ path, message }[]), or facts such as { balance, price }. */
+      details: z.unknown().optional(),
+    }),
+  });
+}
+export const errorBody = errorBodyOf(ERROR_CODES);
+// errors.ts builds the bodies; this schema describes them: the two must agree.
+const _sameErrorBody: z.infer<typeof errorBody> extends ErrorBody ? true : never = true;
+void _sameErrorBody;
+
+// --- credits (SPEC §11) ------------------------------------------------------------------------
+
+const credits = z.number().int().min(0);
+
+export const ledgerEntry = z.object({
+  id: z.number().int().min(1),
+  entry: z.enum(["grant", "reserve", "charge", "release"]),
+  amount: z.number().int().min(1).describe(
+    "Always positive; the entry says which way: a grant adds, a reserve holds, a charge takes " +
+      "what was held, a release gives it back.",
+  ),
+  job_id: z.uuid().nullable(),
+  reason: z.string().nullable(),
+  created_at: z.string(),
+});
+
+/** GET /credits: the balance, what running jobs hold, and a page of the ledger, newest first. */
+export const creditStatement = z.object({
+  balance: z.number().int(),
+  reserved: credits,
+  available: z.number().int(),
+  ledger: z.array(ledgerEntry),
+  /** Pass as `before` for the next page; null on the last one. */
+  next_before: z.number().int().nullable(),
+});
+export type CreditStatement = z.infer<typeof creditStatement>;
+
+/** Every job kind's price, in credits. */
+export const priceList = z.record(jobKind, credits);
+
+/** POST /credits/grant: the ledger entry and the user's available credits after it. */
+export const grantResult = z.object({
+  entry_id: z.number().int().min(1),
+  available: z.number().int(),
+});
+
+// --- process-jobs ------------------------------------------------------------------------------
+
+export const processAccepted = z.object({ accepted: z.literal(true) });
+
+/** What one process-jobs invocation did (`?wait=true`). */
+export const invocationSummary = z.object({
+  claimed: credits,
+  submitted: credits,
+  progressed: credits,
+  completed: credits,
+  failed: credits,
+  retried: credits,
+  lease_lost: credits,
+  errors: credits,
+  ms: z.number().min(0),
+});
+export type InvocationSummary = z.infer<typeof invocationSummary>;

@@ -8,8 +8,7 @@ import type { AppEnv } from "../context.ts";
 import type { Db } from "../db.ts";
 import { apiError } from "../errors.ts";
 import { readJsonBody } from "../http.ts";
-import { JOB_KINDS } from "../jobs/schemas.ts";
-import { issuesOf } from "../jobs/schemas.ts";
+import { issuesOf, jobKind } from "../jobs/schemas.ts";
 
 export const grantBody = z.strictObject({
   user_id: z.uuid(),
@@ -17,7 +16,7 @@ export const grantBody = z.strictObject({
   reason: z.string().trim().min(1).max(200),
 });
 
-export const pricesBody = z.partialRecord(z.enum(JOB_KINDS), z.number().int().min(0).max(1_000_000))
+export const pricesBody = z.partialRecord(jobKind, z.number().int().min(0).max(1_000_000))
   .refine((p) => Object.keys(p).length > 0, { message: "name at least one job kind" });
 
 export const ledgerQuery = z.strictObject({

@@ -16,6 +16,7 @@ export const JOB_KINDS = [
   "convert_model",
 ] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
+export const jobKind = z.enum(JOB_KINDS);
 export type Provider = "openai" | "tripo";
 
 // --- fields ----------------------------------------------------------------------------------
@@ -23,8 +24,11 @@ export type Provider = "openai" | "tripo";
 export const taskId = z.string().regex(
   /^[A-Za-z0-9_-]{1,128}$/,
   "must be 1–128 characters of A–Z, a–z, 0–9, _ or -",
+).describe("The app's workspace-item id: names the output folder; never sent to a provider.");
+const assetUrl = z.string().min(1).max(2048).describe(
+  "A Storage URL of this project (/storage/v1/object/{public|authenticated|sign}/<bucket>/<path>) " +
+    "that the caller may read; any other host, an IP literal or a redirect is refused.",
 );
-const assetUrl = z.string().min(1).max(2048);
 const seed = z.number().int().min(0).max(2_147_483_647);
 
 /** Control characters other than tab, newline and carriage return. */
@@ -35,10 +39,15 @@ export function hasControlChars(s: string): boolean {
   }
   return false;
 }
+// The descriptions below state the rules JSON Schema cannot (transforms, refinements): the
+// OpenAPI document is generated from these schemas (tools/openapi).
 const text = (max: number) =>
   z.string().trim().min(1).max(max).refine((s) => !hasControlChars(s), {
     message: "must not contain control characters",
-  });
+  }).describe(
+    `Trimmed of surrounding white space, then 1–${max} characters; no control characters ` +
+      "other than tab, newline and carriage return.",
+  );
 
 // --- Tripo options (provider_apis.md §1.4: only what each task type documents) ----------------
 
@@ -153,6 +162,11 @@ function convertRules(
   }
 }
 
+const CONVERT_RULES = "Refused combinations (400 validation_failed): FBX takes texture_format " +
+  "JPEG or PNG only; export_vertex_colors is for OBJ and GLTF only; fbx_preset is for FBX only; " +
+  "texture_size above 2048 needs a source model made with a model_version that takes 4096 " +
+  `textures (${TEXTURE_4096_VERSIONS.join(", ")}).`;
+
 export const convertParams = z.strictObject(convertOptions).superRefine(convertRules);
 export type ConvertParams = z.infer<typeof convertParams>;
 
@@ -160,6 +174,9 @@ export type ConvertParams = z.infer<typeof convertParams>;
 const outputFormats = z.array(convertFormat).min(1).max(CONVERT_FORMATS.length).refine(
   (l) => new Set(l).size === l.length,
   { message: "must not list a format twice" },
+).describe(
+  "Conversions to chain after the model succeeds, each its own job; distinct formats (a format " +
+    "listed twice is refused). Each is priced as a convert_model job.",
 ).optional();
 
 // --- OpenAI options (provider_apis.md §2.2) ---------------------------------------------------
@@ -196,7 +213,10 @@ export const textToModelBody = z.strictObject({
 
 export const imageToModelBody = z.strictObject({
   task_id: taskId,
-  input_image_asset_urls: z.array(assetUrl).min(1).max(4),
+  input_image_asset_urls: z.array(assetUrl).min(1).max(4).describe(
+    "Views in the order [front, left, back, right]: one URL makes an image_to_model job, " +
+      "two to four a multiview_to_model job.",
+  ),
   ...imageModelParams.shape,
   output_formats: outputFormats,
 });
@@ -219,7 +239,7 @@ export const convertModelBody = z.strictObject({
   task_id: taskId,
   input_model_asset_url: assetUrl,
   ...convertOptions,
-}).superRefine(convertRules);
+}).superRefine(convertRules).describe(CONVERT_RULES);
 
 // --- stored job requests (jobs.request) -----------------------------------------------------
 

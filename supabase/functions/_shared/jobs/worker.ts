@@ -6,6 +6,7 @@
 import type { Config } from "../config.ts";
 import type { ClaimedJob, Db, OutputRef } from "../db.ts";
 import { errorText, type Logger } from "../log.ts";
+import type { InvocationSummary } from "../responses.ts";
 import { createOpenAIImages } from "../providers/openai.ts";
 import { createTripoClient } from "../providers/tripo.ts";
 import type { Storage } from "../storage/adapter.ts";
@@ -25,17 +26,7 @@ const MAX_IDLE_WAIT_MS = 5_000;
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export interface InvocationSummary {
-  claimed: number;
-  submitted: number;
-  progressed: number;
-  completed: number;
-  failed: number;
-  retried: number;
-  lease_lost: number;
-  errors: number;
-  ms: number;
-}
+export type { InvocationSummary };
 
 export function createWorker(deps: { config: Config; db: Db; storage: Storage; log: Logger }) {
   const { config, db, storage, log } = deps;
