@@ -2,7 +2,7 @@
 // Every job kind the BFF starts, with its options as form fields (the names are the request
 // body's, supabase/functions/_shared/jobs/schemas.ts), and the body a filled form makes.
 // Empty fields are left out, so the BFF's defaults apply; "Extra JSON" reaches anything else.
-import type { MakeIt3D } from "./client.ts";
+import type { Accepted, MakeIt3D } from "./client.ts";
 import { el } from "./dom.ts";
 
 export type InputKind = "image" | "sketch" | "model";
@@ -268,4 +268,25 @@ export function bodyOf(kind: Kind, form: HTMLFormElement): Record<string, unknow
     Object.assign(body, parsed);
   }
   return body;
+}
+
+/** Starts a job of `kind` through the typed client (the BFF validates the body again). */
+export function start(m3d: MakeIt3D, kind: Kind, body: Record<string, unknown>): Promise<Accepted> {
+  type Arg<M extends Kind["method"]> = Parameters<MakeIt3D[M]>[0];
+  switch (kind.method) {
+    case "textToModel":
+      return m3d.textToModel(body as Arg<"textToModel">);
+    case "imageToModel":
+      return m3d.imageToModel(body as Arg<"imageToModel">);
+    case "sketchToModel":
+      return m3d.sketchToModel(body as Arg<"sketchToModel">);
+    case "refineModel":
+      return m3d.refineModel(body as Arg<"refineModel">);
+    case "imageToImage":
+      return m3d.imageToImage(body as Arg<"imageToImage">);
+    case "textToImage":
+      return m3d.textToImage(body as Arg<"textToImage">);
+    case "convertModel":
+      return m3d.convertModel(body as Arg<"convertModel">);
+  }
 }

@@ -6,7 +6,7 @@ import "@google/model-viewer";
 import { createClient, type Session } from "@supabase/supabase-js";
 import { MakeIt3D } from "./client.ts";
 import { byId, describe, el } from "./dom.ts";
-import { bodyOf, type InputKind, KINDS, renderFields } from "./forms.ts";
+import { bodyOf, type InputKind, KINDS, renderFields, start } from "./forms.ts";
 import { createJobList } from "./jobs.ts";
 import { isOperator, loadOps } from "./ops.ts";
 
@@ -91,7 +91,7 @@ byId<HTMLFormElement>("job-form").onsubmit = async (e) => {
   say("job-msg", "starting…");
   try {
     const body = bodyOf(kind, e.target as HTMLFormElement);
-    const accepted = await m3d[kind.method](body);
+    const accepted = await start(m3d, kind, body);
     say("job-msg", `accepted: job ${accepted.job_id}`, "accepted");
     // A fresh task_id for the next one; the rest of the form stays as it was.
     const next = (e.target as HTMLFormElement).elements.namedItem("task_id");
