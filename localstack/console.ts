@@ -15,6 +15,26 @@ const TYPES: Record<string, string> = {
   ".ico": "image/x-icon",
 };
 
+// model-viewer's decoders for compressed models (Draco, KTX2/Basis), which it would
+// fetch from Google's and jsDelivr's CDNs by default: served from the `three` package the bundle
+// was built with (its node_modules copy, made by `deno bundle`), and the page points there.
+const VENDOR: Record<string, string> = {
+  "draco/draco_decoder.js": "draco/gltf/draco_decoder.js",
+  "draco/draco_decoder.wasm": "draco/gltf/draco_decoder.wasm",
+  "draco/draco_wasm_wrapper.js": "draco/gltf/draco_wasm_wrapper.js",
+  "basis/basis_transcoder.js": "basis/basis_transcoder.js",
+  "basis/basis_transcoder.wasm": "basis/basis_transcoder.wasm",
+};
+
+async function vendorFile(name: string): Promise<Uint8Array<ArrayBuffer> | null> {
+  const map = JSON.parse(await Deno.readTextFile(`${PROJECT_ROOT}import_map.json`));
+  const version = String(map.imports?.three ?? "").match(/^npm:three@([\w.-]+)$/)?.[1];
+  const rel = VENDOR[name];
+  if (!version || !rel) return null;
+  const dir = `${PROJECT_ROOT}node_modules/.deno/three@${version}/node_modules/three`;
+  return await Deno.readFile(`${dir}/examples/jsm/libs/${rel}`).catch(() => null);
+}
+
 /** The newest modification time under `dir` (0 when it does not exist). */
 async function newest(dir: string): Promise<number> {
   let t = 0;
@@ -137,6 +157,12 @@ export function createConsoleHandler(opts: {
           500,
         );
       }
+    }
+    if (rel.startsWith("vendor/")) {
+      const bytes = await vendorFile(rel.slice("vendor/".length));
+      return bytes
+        ? reply(bytes, rel.endsWith(".wasm") ? "application/wasm" : "text/javascript")
+        : reply("Not found", "text/plain", 404);
     }
     // Only plain file names of the served types, straight under console/ (no src/, no ..).
     const ext = rel.match(/\.[a-z]+$/)?.[0] ?? "";

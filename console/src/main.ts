@@ -10,6 +10,19 @@ import { bodyOf, type InputKind, KINDS, renderFields, start } from "./forms.ts";
 import { createJobList } from "./jobs.ts";
 import { isOperator, loadOps } from "./ops.ts";
 
+// model-viewer's decoders come from this origin (localstack/console.ts), never its CDN defaults:
+// every <model-viewer> reads these from `self.ModelViewerElement` when it is created (its meshopt
+// decoder is bundled, and fetches nothing while no location is set). Lottie
+// textures would need three's loader as a module graph: not offered here (and never a CDN).
+const vendor = (p: string) => new URL(`vendor/${p}`, location.href).href;
+Object.assign(globalThis, {
+  ModelViewerElement: {
+    dracoDecoderLocation: vendor("draco/"),
+    ktx2TranscoderLocation: vendor("basis/"),
+    lottieLoaderLocation: vendor("lottie-loader-not-served.js"),
+  },
+});
+
 const config: { url: string; publishableKey: string } = await (await fetch("config.json")).json();
 const supabase = createClient(config.url, config.publishableKey, {
   auth: { storageKey: "m3d-console-auth", persistSession: true, autoRefreshToken: true },

@@ -223,6 +223,16 @@ Deno.test({
       assert.equal(mv.loaded, true, JSON.stringify(mv));
       assert.equal(mv.error, null);
       assert.match(mv.src ?? "", /\.glb/);
+      // Its decoders for compressed models point at this origin, not model-viewer's CDNs.
+      const decoders = await js<string[]>(
+        page,
+        `(() => { const c = customElements.get("model-viewer");
+          return [c.dracoDecoderLocation, c.ktx2TranscoderLocation, c.lottieLoaderLocation,
+                  c.meshoptDecoderLocation ?? "unset"]; })()`,
+      );
+      const local = (d: string) => d.startsWith(`${stack.url}/console/vendor/`);
+      assert.ok(decoders.slice(0, 3).every(local), decoders.join(" "));
+      assert.equal(decoders[3], "unset", "the bundled meshopt decoder fetches nothing");
       // The chained conversion shows up as a job of its own and ends with a download.
       await page.waitForSelector(
         ".job[data-kind=convert_model][data-status=complete] .outputs a",
