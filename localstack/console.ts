@@ -16,8 +16,8 @@ const TYPES: Record<string, string> = {
 };
 
 // model-viewer's decoders for compressed models (Draco, KTX2/Basis), which it would
-// fetch from Google's and jsDelivr's CDNs by default: served from the `three` package the bundle
-// was built with (its node_modules copy, made by `deno bundle`), and the page points there.
+// fetch from Google's CDN by default: served from the `three` package the bundle was built with
+// (its node_modules copy, made by `deno bundle`), and the page points there.
 const VENDOR: Record<string, string> = {
   "draco/draco_decoder.js": "draco/gltf/draco_decoder.js",
   "draco/draco_decoder.wasm": "draco/gltf/draco_decoder.wasm",
@@ -28,11 +28,14 @@ const VENDOR: Record<string, string> = {
 
 async function vendorFile(name: string): Promise<Uint8Array<ArrayBuffer> | null> {
   const map = JSON.parse(await Deno.readTextFile(`${PROJECT_ROOT}import_map.json`));
-  const version = String(map.imports?.three ?? "").match(/^npm:three@([\w.-]+)$/)?.[1];
+  const mv = String(map.imports?.["@google/model-viewer"] ?? "");
+  const version = mv.match(/^npm:@google\/model-viewer@([\w.-]+)$/)?.[1];
   const rel = VENDOR[name];
   if (!version || !rel) return null;
-  const dir = `${PROJECT_ROOT}node_modules/.deno/three@${version}/node_modules/three`;
-  return await Deno.readFile(`${dir}/examples/jsm/libs/${rel}`).catch(() => null);
+  // The `three` model-viewer was resolved with (its peer), linked beside it.
+  const three =
+    `${PROJECT_ROOT}node_modules/.deno/@google+model-viewer@${version}/node_modules/three`;
+  return await Deno.readFile(`${three}/examples/jsm/libs/${rel}`).catch(() => null);
 }
 
 /** The newest modification time under `dir` (0 when it does not exist). */
