@@ -118,7 +118,22 @@ function ensureChromium() {
   }
 }
 
+// The typed client (client/, its own package and lock file): installed and built with tsc so the
+// stack can serve client/dist and its tests run what an app would get. Tests rebuild it anyway.
+function ensureClientPackage() {
+  const dir = join(root, "client");
+  if (!existsSync(join(dir, "package.json"))) return;
+  const marker = join(dir, "node_modules", ".package-lock.json");
+  const lock = join(dir, "package-lock.json");
+  if (!existsSync(marker) || statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000) {
+    log("installing the client's npm dependencies: npm ci (client/)");
+    execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: dir, stdio: "inherit" });
+  }
+  execFileSync("npm", ["run", "--silent", "build"], { cwd: dir, stdio: "inherit" });
+}
+
 ensureNodeModules();
+if (mode === "dev" || mode === "test") ensureClientPackage();
 if (mode === "test" || mode === "chaos") ensurePgTap();
 if (mode === "test") ensureChromium();
 ensurePgBouncer();

@@ -54,7 +54,6 @@ export interface UploadOptions {
   contentType?: string;
   /** Object name inside the user's folder; default `<kind>-<uuid>.<ext>`. */
   name?: string;
-  signal?: AbortSignal;
 }
 
 const EXT: Record<string, string> = {

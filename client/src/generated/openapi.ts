@@ -285,8 +285,12 @@ export interface components {
         Accepted: {
             /** Format: uuid */
             job_id: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description The same value as job_id: the original app's field name keeps working.
+             */
             celery_task_id: string;
+            /** @description The client's task_id, as sent. */
             task_id: string;
             status: components["schemas"]["JobStatus"];
         };
@@ -345,6 +349,7 @@ export interface components {
             reserved: number;
             available: number;
             ledger: components["schemas"]["LedgerEntry"][];
+            /** @description Pass as `before` for the next page; null on the last one. */
             next_before: number | null;
         };
         /** @description The one error shape of every function. */
@@ -352,6 +357,7 @@ export interface components {
             error: {
                 code: components["schemas"]["ErrorCode"];
                 message: string;
+                /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                 details?: unknown;
             };
         };
@@ -439,21 +445,34 @@ export interface components {
         JobStatus: "pending" | "processing" | "complete" | "failed";
         /** @description A job with nothing that expires: the payload of the live `job` event on the Realtime topic user:<user_id>:jobs. */
         JobView: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description The job's id (job_id of the 202).
+             */
             task_id: string;
+            /** @description The task_id the client sent. */
             client_task_id: string;
             kind: components["schemas"]["JobKind"];
             service: components["schemas"]["Service"];
             status: components["schemas"]["JobStatus"];
             progress: number;
+            /** @description Jobs of the same provider ahead of this one; 0 once it runs. */
             queue_position: number;
+            /** @description Seconds left as the provider estimates them, while it runs. */
             eta_seconds: number | null;
+            /** @description Where the outputs are stored (permanent). */
             outputs: components["schemas"]["StoredOutput"][];
+            /** @description A user-safe message when the job failed. */
             error: string | null;
+            /** @description Why the job failed: one of rate_limited, provider_unavailable, content_policy, invalid_request, insufficient_credits, auth_failed, timeout, network, bad_response, task_failed, task_expired, task_cancelled, task_not_found, submission_unknown, output_invalid, output_unavailable, storage_failed, internal_retry, deadline_exceeded, cancelled, credits_exhausted. */
             error_code: string | null;
+            /** @description Credits this job costs (held while it runs; charged only if it completes). */
             cost: number;
+            /** @description A conversion's source job (the model it converts, when chained or converted by URL). */
             source_task_id: string | null;
+            /** @description Increases with every change of this job: order events by it, drop stale ones. */
             seq: number;
+            /** @description When the job last changed (ISO 8601). */
             updated_at: string;
         };
         /** @description One entry of the append-only ledger. */
@@ -562,24 +581,40 @@ export interface components {
         };
         /** @description A job as task-status shows it: the job view plus freshly signed download URLs. */
         TaskStatus: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description The job's id (job_id of the 202).
+             */
             task_id: string;
+            /** @description The task_id the client sent. */
             client_task_id: string;
             kind: components["schemas"]["JobKind"];
             service: components["schemas"]["Service"];
             status: components["schemas"]["JobStatus"];
             progress: number;
+            /** @description Jobs of the same provider ahead of this one; 0 once it runs. */
             queue_position: number;
+            /** @description Seconds left as the provider estimates them, while it runs. */
             eta_seconds: number | null;
+            /** @description Where the outputs are stored (permanent). */
             outputs: components["schemas"]["StoredOutput"][];
+            /** @description A user-safe message when the job failed. */
             error: string | null;
+            /** @description Why the job failed: one of rate_limited, provider_unavailable, content_policy, invalid_request, insufficient_credits, auth_failed, timeout, network, bad_response, task_failed, task_expired, task_cancelled, task_not_found, submission_unknown, output_invalid, output_unavailable, storage_failed, internal_retry, deadline_exceeded, cancelled, credits_exhausted. */
             error_code: string | null;
+            /** @description Credits this job costs (held while it runs; charged only if it completes). */
             cost: number;
+            /** @description A conversion's source job (the model it converts, when chained or converted by URL). */
             source_task_id: string | null;
+            /** @description Increases with every change of this job: order events by it, drop stale ones. */
             seq: number;
+            /** @description When the job last changed (ISO 8601). */
             updated_at: string;
+            /** @description A signed download URL of the first output (minted now; it expires). */
             asset_url: string | null;
+            /** @description Signed download URLs of every output, in order. */
             asset_urls: string[];
+            /** @description Chained conversions of this model; empty for every other job. */
             conversions: components["schemas"]["Conversion"][];
         };
         /** @description OpenAI gpt-image-1 generation from a prompt; the style is appended to the prompt. */
@@ -693,6 +728,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -711,6 +747,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -728,6 +765,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -745,6 +783,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "asset_not_readable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -762,6 +801,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -779,6 +819,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large" | "asset_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -796,6 +837,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type" | "unsupported_asset_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -814,6 +856,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -831,6 +874,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -848,6 +892,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -865,6 +910,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "service_unavailable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -912,6 +958,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -930,6 +977,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -947,6 +995,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -964,6 +1013,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -981,6 +1031,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -998,6 +1049,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1016,6 +1068,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1033,6 +1086,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1080,6 +1134,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1098,6 +1153,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1115,6 +1171,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1132,6 +1189,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1149,6 +1207,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1166,6 +1225,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1184,6 +1244,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1201,6 +1262,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1248,6 +1310,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1266,6 +1329,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1283,6 +1347,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1300,6 +1365,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "asset_not_readable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1317,6 +1383,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1334,6 +1401,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large" | "asset_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1351,6 +1419,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type" | "unsupported_asset_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1369,6 +1438,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1386,6 +1456,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1403,6 +1474,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1420,6 +1492,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "service_unavailable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1467,6 +1540,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1485,6 +1559,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1502,6 +1577,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1519,6 +1595,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "asset_not_readable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1536,6 +1613,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1553,6 +1631,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large" | "asset_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1570,6 +1649,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type" | "unsupported_asset_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1588,6 +1668,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1605,6 +1686,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1622,6 +1704,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1639,6 +1722,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "service_unavailable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1686,6 +1770,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1704,6 +1789,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1721,6 +1807,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1738,6 +1825,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "asset_not_readable" | "forbidden";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1755,6 +1843,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1772,6 +1861,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large" | "asset_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1789,6 +1879,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type" | "unsupported_asset_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1807,6 +1898,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1824,6 +1916,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1841,6 +1934,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1858,6 +1952,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "service_unavailable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1905,6 +2000,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1923,6 +2019,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1940,6 +2037,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1957,6 +2055,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "asset_not_readable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1974,6 +2073,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1991,6 +2091,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large" | "asset_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2008,6 +2109,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type" | "unsupported_asset_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2026,6 +2128,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2043,6 +2146,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2060,6 +2164,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2077,6 +2182,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "service_unavailable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2121,6 +2227,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2139,6 +2246,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2156,6 +2264,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "not_found";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2173,6 +2282,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2190,6 +2300,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2231,6 +2342,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2249,6 +2361,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2266,6 +2379,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "not_found";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2283,6 +2397,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2300,6 +2415,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2341,6 +2457,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2359,6 +2476,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2376,6 +2494,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "not_found";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2393,6 +2512,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2410,6 +2530,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2453,6 +2574,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2471,6 +2593,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2488,6 +2611,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2527,6 +2651,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2544,6 +2669,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2586,6 +2712,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2604,6 +2731,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2621,6 +2749,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2638,6 +2767,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2655,6 +2785,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2711,6 +2842,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2729,6 +2861,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2746,6 +2879,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "not_found";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2763,6 +2897,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2780,6 +2915,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2797,6 +2933,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2814,6 +2951,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2853,6 +2991,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2870,6 +3009,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "forbidden";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2887,6 +3027,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2939,6 +3080,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2956,6 +3098,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
