@@ -2,7 +2,7 @@
 // answer to openapi.json: each response is checked by the Contract (ajv) before the test looks
 // at it, and the test then asserts the status it meant to provoke.
 import assert from "node:assert/strict";
-import { simControl } from "../_helpers/app.ts";
+import { endStuckTripoTasks, simControl } from "../_helpers/app.ts";
 import { Contract, loadDocument, type Observed } from "../_helpers/openapi.ts";
 import { stack } from "../_helpers/stack.ts";
 
@@ -99,6 +99,8 @@ export async function withStuckTripo<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } finally {
     await simControl("tripo", "config", { stuck: false });
+    // Cancelled jobs leave their tasks running at Tripo, holding its concurrency cap.
+    await endStuckTripoTasks();
   }
 }
 
