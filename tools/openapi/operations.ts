@@ -135,9 +135,12 @@ function generation(kind: JobKind): Operation {
     operationId: camel(g.fn),
     tag: "generation",
     summary: g.summary,
-    description: `Validates the body, checks every input is this project's Storage and ` +
-      `readable with the caller's token, reserves the job kind's price and creates the job; ` +
-      `the job runs in the background (${g.service}). The same request repeated (same user, ` +
+    description: `Validates the body` +
+      (g.inputs
+        ? ", checks every input is this project's Storage and readable with the caller's token"
+        : "") +
+      `, reserves the job kind's price and creates the job; the job runs in the background ` +
+      `(${g.service === "openai" ? "OpenAI" : "Tripo"}). The same request repeated (same user, ` +
       `same body, or the same Idempotency-Key) answers the first job with ` +
       `Idempotent-Replayed: true and starts nothing.` +
       (g.source ? " The input must be one of the caller's own finished GLB models." : ""),
