@@ -3,7 +3,8 @@
 // 2. pgTAP: a fresh database (bootstrap + every migration through the Supabase CLI, pushed
 //    twice to prove the second push is a no-op), the suites in supabase/tests through pg_prove.
 // 3. stack: the whole local stack started once; every other test in tests/ against it over HTTP
-//    (the chaos suite starts stacks of its own). `--chaos` runs only tests/chaos/.
+//    (the chaos suite starts stacks of its own). `--chaos` runs only tests/chaos/, `--pgtap`
+//    only the pgTAP tier.
 // 4. early drop: tests/flows/ again against a stack whose function isolates are retired after
 //    every response, as the platform may do, so nothing may rely on an isolate living on.
 import { adminUrlOrExit } from "../localstack/db/cluster.ts";
@@ -21,7 +22,13 @@ const DEFAULT_ADMIN_URL = Deno.args.includes("--unit")
   ? ""
   : await adminUrlOrExit((l) => console.log(`[test] ${l}`));
 const args = Deno.args;
-const mode = args.includes("--unit") ? "unit" : args.includes("--chaos") ? "chaos" : "all";
+const mode = args.includes("--unit")
+  ? "unit"
+  : args.includes("--chaos")
+  ? "chaos"
+  : args.includes("--pgtap")
+  ? "pgtap"
+  : "all";
 const filters = args.filter((a) => !a.startsWith("--"));
 const stamp = Date.now();
 const prefix = "makeit3d_t";
@@ -60,6 +67,7 @@ async function run(cmd: string, cmdArgs: string[], env: Record<string, string> =
 
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 const tiers: string[] = [];
 
 /** Runs `deno test` on `paths` and counts its summary (a run without one is a failure). */
@@ -73,11 +81,16 @@ async function denoTests(tier: string, paths: string[], env: Record<string, stri
   });
   const summary = dt.out.match(/(ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/);
   const p = Number(summary?.[2] ?? 0);
+  // Ignored tests (e.g. the browser test without Chromium) are reported, never counted passed.
+  const ign = Number(dt.out.match(/\| (\d+) failed \| (\d+) ignored/)?.[2] ?? 0);
+  skipped += ign;
   const f = Number(summary?.[4] ?? 0) + (dt.code !== 0 && !Number(summary?.[4] ?? 0) ? 1 : 0);
   passed += p;
   failed += f;
   tiers.push(
-    `${tier}: ${p} passed, ${f} failed (${((performance.now() - t) / 1000).toFixed(1)} s)`,
+    `${tier}: ${p} passed, ${f} failed${ign ? `, ${ign} skipped` : ""} (${
+      ((performance.now() - t) / 1000).toFixed(1)
+    } s)`,
   );
 }
 
@@ -102,7 +115,7 @@ async function stackEnv(stack: Stack): Promise<Record<string, string>> {
 let stack: Stack | undefined;
 const t0 = performance.now();
 try {
-  if (mode !== "chaos" && (filters.length === 0 || mode === "unit")) {
+  if ((mode === "all" && filters.length === 0) || mode === "unit") {
     await denoTests("unit", ["tests/unit/"], {});
   }
   if (mode !== "unit") {
@@ -113,7 +126,7 @@ try {
     // A second push must be a no-op (migrations are idempotent in the CLI's ledger).
     await migrate(templateUrl, { quiet: true });
 
-    if (filters.length === 0 && mode === "all") {
+    if ((filters.length === 0 && mode === "all") || mode === "pgtap") {
       const pgtapUrl = await createDatabase(DEFAULT_ADMIN_URL, names.pgtap, names.template);
       const tp = performance.now();
       say("pgTAP (pg_prove)");
@@ -146,7 +159,8 @@ try {
         } s)`,
       );
     }
-
+  }
+  if (mode !== "unit" && mode !== "pgtap") {
     const mainUrl = await createDatabase(DEFAULT_ADMIN_URL, names.main, names.template);
     say("starting the local stack");
     stack = await startStack({
@@ -200,5 +214,5 @@ try {
 for (const line of tiers) say(line);
 say(`stack and function logs: ${logPath}`);
 say(`finished in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-console.log(`${passed} passed, ${failed} failed`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 Deno.exit(failed > 0 ? 1 : 0);
