@@ -296,3 +296,8 @@ ALLOWED["/functions/v1/credits/prices"] = ["get", "put"];
 ALLOWED["/functions/v1/credits/grant"] = ["post"];
 ALLOWED["/functions/v1/ops"] = ["get"];
 ALLOWED["/functions/v1/process-jobs"] = ["post"];
+
+/** Paths whose other methods meet no route at all: 404 (after the caller check). */
+export const UNROUTED: Record<string, Method[]> = {
+  "/functions/v1/task-status/{job_id}/cancel": ["post"],
+};
