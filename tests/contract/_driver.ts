@@ -2,7 +2,7 @@
 // answer to openapi.json: each response is checked by the Contract (ajv) before the test looks
 // at it, and the test then asserts the status it meant to provoke.
 import assert from "node:assert/strict";
-import { endStuckTripoTasks, simControl } from "../_helpers/app.ts";
+import { simControl } from "../_helpers/app.ts";
 import { Contract, loadDocument, type Observed } from "../_helpers/openapi.ts";
 import { stack } from "../_helpers/stack.ts";
 
@@ -92,15 +92,28 @@ export async function settle(): Promise<void> {
   }
 }
 
-/** Every new Tripo task stays running until cancelled (the simulator's `stuck`), during fn. */
+/**
+ * Every new Tripo task stays running (the simulator's `stuck`) during fn. Afterwards those tasks
+ * are ended in the simulator too: cancelling a job does not end its task at Tripo, and held
+ * tasks would fill the per-key concurrency cap for every later test.
+ */
 export async function withStuckTripo<T>(fn: () => Promise<T>): Promise<T> {
+  const since = new Date(Date.now() - 1000).toISOString();
   await simControl("tripo", "config", { stuck: true });
   try {
     return await fn();
   } finally {
     await simControl("tripo", "config", { stuck: false });
-    // Cancelled jobs leave their tasks running at Tripo, holding its concurrency cap.
-    await endStuckTripoTasks();
+    const { tasks } = await simControl("tripo", "tasks") as {
+      tasks: { task_id: string; status: string; created: string }[];
+    };
+    for (const t of tasks) {
+      if (t.created < since || !["queued", "running", "unknown"].includes(t.status)) continue;
+      await simControl("tripo", `tasks/${t.task_id}`, { outcome: "cancelled", finish: true });
+    }
+    const left = (await simControl("tripo", "tasks") as { tasks: { status: string }[] }).tasks
+      .filter((t) => ["queued", "running", "unknown"].includes(t.status));
+    assert.deepEqual(left, [], "no Tripo task is left holding the simulator's cap");
   }
 }
 
