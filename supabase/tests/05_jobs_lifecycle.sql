@@ -4,7 +4,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(77);
+select plan(79);
 
 select tests.create_user('gina');
 select tests.create_user('hank');
@@ -298,6 +298,12 @@ select is(bff.cancel_job(pg_temp.id('c'), tests.uid('gina')), 'already_finished'
   'cancel: a finished job is already_finished');
 select is(bff.record_submission(pg_temp.id('c'), pg_temp.tok('c'), 'late'), false,
   'cancel: the worker''s lease no longer holds the job');
+select results_eq(
+  $$ select state, provider_task_id, lease_token from public.jobs where id = pg_temp.id('c') $$,
+  $$ values ('cancelled'::text, 'late'::text, null::uuid) $$,
+  'cancel: a submission that lands after it is still recorded, and the job stays cancelled');
+select is((select ai_service_task_id from public.models where job_id = pg_temp.id('c')), 'late',
+  'cancel: its row names the provider task too');
 select is((select view ->> 'status' from bff.job_status(pg_temp.id('c'), tests.uid('gina'))), 'failed',
   'job_status: a cancelled job is failed');
 
