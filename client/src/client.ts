@@ -82,7 +82,8 @@ export class MakeIt3D {
     if (!url && !opts.functionsUrl) {
       throw new Error("MakeIt3D: pass functionsUrl (the supabase client has no supabaseUrl).");
     }
-    this.supabaseUrl = (url ?? new URL(opts.functionsUrl!).origin).replace(/\/+$/, "");
+    const origin = opts.functionsUrl?.match(/^[a-z][a-z0-9+.-]*:\/\/[^/]+/i)?.[0];
+    this.supabaseUrl = (url ?? origin ?? "").replace(/\/+$/, "");
     this.functionsUrl = (opts.functionsUrl ?? `${this.supabaseUrl}/functions/v1`).replace(
       /\/+$/,
       "",

@@ -70,6 +70,7 @@ Deno.test("client: the source runs anywhere (no Node, Deno or DOM-only API; runt
         ["Buffer", /\bBuffer\b/],
         ["Deno", /\bDeno\./],
         ["window/document", /\b(window|document|localStorage)\./],
+        ["URL (incomplete on React Native)", /\bnew URL\(|\bURLSearchParams\b/],
       ] as const
     ) {
       if (re.test(code)) bad.push(`${e.name}: ${what}`);
@@ -165,6 +166,18 @@ Deno.test("client: a network failure is retried with the same Idempotency-Key; a
   assert.equal(seen[1].get("authorization"), "Bearer user-token");
   assert.equal(seen[1].get("apikey"), "sb_publishable_x");
   assert.equal(seen[1].get("content-type"), "application/json");
+
+  const urls: string[] = [];
+  await transport((url) => {
+    urls.push(url);
+    return Promise.resolve(Response.json({}));
+  }).call("task-status/j-1", {
+    method: "GET",
+    query: { service: "tripoai", limit: undefined, q: "a b&c" },
+  });
+  assert.deepEqual(urls, [
+    "http://bff.test/functions/v1/task-status/j-1?service=tripoai&q=a%20b%26c",
+  ]);
 
   let calls = 0;
   const refusing = transport(() => {
