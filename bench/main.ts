@@ -23,6 +23,7 @@ import { planCache } from "./sections/plan_cache.ts";
 import { postBreakdown } from "./sections/post_breakdown.ts";
 import { postLatency } from "./sections/post_latency.ts";
 import { queue } from "./sections/queue.ts";
+import { realtimeLatency } from "./sections/realtime_latency.ts";
 import { roundTrips } from "./sections/round_trips.ts";
 
 const SECTIONS: Section[] = [
@@ -36,6 +37,7 @@ const SECTIONS: Section[] = [
   pipeline("early_drop", { perSecond: 8, jobs: 100 }),
   busyTail("in_process", { target: false }),
   busyTail("simulators_process", { target: true }),
+  realtimeLatency,
   largeModel,
   roundTrips,
   queue,

@@ -3,7 +3,8 @@
 // 2. pgTAP: a fresh database (bootstrap + every migration through the Supabase CLI, pushed
 //    twice to prove the second push is a no-op), the suites in supabase/tests through pg_prove.
 // 3. stack: the whole local stack started once; every other test in tests/ against it over HTTP
-//    (the chaos suite starts stacks of its own). `--chaos` runs only tests/chaos/.
+//    (the chaos suite starts stacks of its own). `--chaos` runs only tests/chaos/, `--pgtap`
+//    only the pgTAP tier.
 // 4. early drop: tests/flows/ again against a stack whose function isolates are retired after
 //    every response, as the platform may do, so nothing may rely on an isolate living on.
 import { adminUrlOrExit } from "../localstack/db/cluster.ts";
@@ -21,7 +22,13 @@ const DEFAULT_ADMIN_URL = Deno.args.includes("--unit")
   ? ""
   : await adminUrlOrExit((l) => console.log(`[test] ${l}`));
 const args = Deno.args;
-const mode = args.includes("--unit") ? "unit" : args.includes("--chaos") ? "chaos" : "all";
+const mode = args.includes("--unit")
+  ? "unit"
+  : args.includes("--chaos")
+  ? "chaos"
+  : args.includes("--pgtap")
+  ? "pgtap"
+  : "all";
 const filters = args.filter((a) => !a.startsWith("--"));
 const stamp = Date.now();
 const prefix = "makeit3d_t";
@@ -102,7 +109,7 @@ async function stackEnv(stack: Stack): Promise<Record<string, string>> {
 let stack: Stack | undefined;
 const t0 = performance.now();
 try {
-  if (mode !== "chaos" && (filters.length === 0 || mode === "unit")) {
+  if ((mode === "all" && filters.length === 0) || mode === "unit") {
     await denoTests("unit", ["tests/unit/"], {});
   }
   if (mode !== "unit") {
@@ -113,7 +120,7 @@ try {
     // A second push must be a no-op (migrations are idempotent in the CLI's ledger).
     await migrate(templateUrl, { quiet: true });
 
-    if (filters.length === 0 && mode === "all") {
+    if ((filters.length === 0 && mode === "all") || mode === "pgtap") {
       const pgtapUrl = await createDatabase(DEFAULT_ADMIN_URL, names.pgtap, names.template);
       const tp = performance.now();
       say("pgTAP (pg_prove)");
@@ -146,7 +153,8 @@ try {
         } s)`,
       );
     }
-
+  }
+  if (mode !== "unit" && mode !== "pgtap") {
     const mainUrl = await createDatabase(DEFAULT_ADMIN_URL, names.main, names.template);
     say("starting the local stack");
     stack = await startStack({

@@ -27,12 +27,28 @@ export const queue: Section = {
     };
     await clean();
     const n = settings.drainJobs;
-    const runs: Record<"pooled" | "direct", DrainResult[]> = { pooled: [], direct: [] };
-    // Alternating, so a slow spell of the machine lands on both.
+    const runs: Record<"pooled" | "direct" | "silent", DrainResult[]> = {
+      pooled: [],
+      direct: [],
+      silent: [],
+    };
+    // The live-update triggers switched off on this (the bench's own) database: what the
+    // broadcasts cost the claim and the completion, in the same conditions.
+    const broadcasts = async (on: boolean) => {
+      for (const t of ["jobs_broadcast_insert", "jobs_broadcast_update"]) {
+        await sql.unsafe(`alter table public.jobs ${on ? "enable" : "disable"} trigger ${t}`);
+      }
+    };
+    // Alternating, so a slow spell of the machine lands on each.
     for (let i = 0; i < RUNS; i++) {
-      for (const via of ["pooled", "direct"] as const) {
-        const url = via === "pooled" ? s.poolerUrl : ctx.dbUrl;
-        runs[via].push(await drain(url, via === "pooled", sql, users, n, "batched"));
+      for (const via of ["pooled", "direct", "silent"] as const) {
+        const url = via === "direct" ? ctx.dbUrl : s.poolerUrl;
+        if (via === "silent") await broadcasts(false);
+        try {
+          runs[via].push(await drain(url, via !== "direct", sql, users, n, "batched"));
+        } finally {
+          if (via === "silent") await broadcasts(true);
+        }
         await clean();
       }
     }
@@ -48,6 +64,7 @@ export const queue: Section = {
     const all = (r: DrainResult[]) => r.map((d) => fmt(d.jobsPerSecond)).join(", ");
     const pooled = med(runs.pooled);
     const direct = med(runs.direct);
+    const silent = med(runs.silent);
     ctx.report.row(
       `queue drain through the pooler: claim_jobs(50) + complete_jobs (median of ${RUNS}: ${
         all(runs.pooled)
@@ -56,6 +73,14 @@ export const queue: Section = {
       `direct: ${line(direct)} (runs ${all(runs.direct)}); ${PEERS}`,
       "≥ 10,000 jobs/s",
       pooled.jobsPerSecond >= 10_000,
+    );
+    ctx.report.info(
+      `queue drain through the pooler, live-update broadcasts off (median of ${RUNS}: ${
+        all(runs.silent)
+      })`,
+      line(silent),
+      `with broadcasts ${fmt(pooled.jobsPerSecond / silent.jobsPerSecond)}× of this`,
+      "diagnostic",
     );
     ctx.report.info(
       "queue drain through the pooler: claim_jobs(50) + complete_job per job",
@@ -74,6 +99,7 @@ export const queue: Section = {
       direct_batched: j(direct),
       pooled_per_job: j(perJob),
       pooled_batched_runs: runs.pooled.map((d) => round(d.jobsPerSecond)),
+      pooled_batched_no_broadcast: j(silent),
       direct_batched_runs: runs.direct.map((d) => round(d.jobsPerSecond)),
     });
 

@@ -333,32 +333,46 @@ $$;
 select realtime_standin.ensure_partitions();
 
 -- Stands in for the server's logical-replication reader of realtime.messages (this Postgres runs
--- with wal_level = replica): every committed row with a payload is announced on a channel the
--- stand-in LISTENs to on the direct connection. NOTIFY delivers in commit order and drops what a
--- rolled-back (sub)transaction sent; rows too big for a notification (8000 bytes) travel as
--- their key and are read back.
-create or replace function realtime_standin.notify_message() returns trigger
+-- with wal_level = replica): the rows with a payload that an INSERT statement wrote are announced
+-- on a channel the stand-in LISTENs to on the direct connection, as JSON arrays of messages in
+-- insert order, one notification per ~7.5 kB. NOTIFY delivers in commit order and drops what a
+-- rolled-back (sub)transaction sent. A message too big for a notification (8000 bytes) travels as
+-- its key and is read back. One notification per statement, not per row: the platform's reader
+-- costs the writer nothing, and per-row notifications made the stand-in's share of a 50-job
+-- claim or completion about a sixth of its time.
+drop trigger if exists realtime_standin_notify on realtime.messages;
+drop function if exists realtime_standin.notify_message();
+create or replace function realtime_standin.notify_messages() returns trigger
 language plpgsql set search_path = '' as $$
 declare
-  body text;
+  batch text := '';
+  item text;
+  m record;
 begin
-  if new.payload is null and new.binary_payload is null then
-    return null;
+  for m in select * from new_rows where payload is not null or binary_payload is not null loop
+    item := pg_catalog.json_build_object(
+      'id', m.id, 'inserted_at', m.inserted_at, 'topic', m.topic, 'event', m.event,
+      'private', m.private, 'payload', m.payload::text,
+      'binary_payload', pg_catalog.encode(m.binary_payload, 'hex'))::text;
+    if pg_catalog.octet_length(item) > 7500 then
+      item := pg_catalog.json_build_object('id', m.id, 'inserted_at', m.inserted_at)::text;
+    end if;
+    if batch <> '' and pg_catalog.octet_length(batch) + pg_catalog.octet_length(item) > 7500 then
+      perform pg_catalog.pg_notify('realtime_standin_messages', '[' || batch || ']');
+      batch := '';
+    end if;
+    batch := case when batch = '' then item else batch || ',' || item end;
+  end loop;
+  if batch <> '' then
+    perform pg_catalog.pg_notify('realtime_standin_messages', '[' || batch || ']');
   end if;
-  body := pg_catalog.json_build_object(
-    'id', new.id, 'inserted_at', new.inserted_at, 'topic', new.topic, 'event', new.event,
-    'private', new.private, 'payload', new.payload::text,
-    'binary_payload', pg_catalog.encode(new.binary_payload, 'hex'))::text;
-  if pg_catalog.octet_length(body) > 7500 then
-    body := pg_catalog.json_build_object('id', new.id, 'inserted_at', new.inserted_at)::text;
-  end if;
-  perform pg_catalog.pg_notify('realtime_standin_messages', body);
   return null;
 end;
 $$;
 create or replace trigger realtime_standin_notify
   after insert on realtime.messages
-  for each row execute function realtime_standin.notify_message();
+  referencing new table as new_rows
+  for each statement execute function realtime_standin.notify_messages();
 
 -- Private-channel authorization as the server runs it (lib/realtime/tenants/authorization.ex), in
 -- ONE statement: read = probe rows inserted with the stand-in's own rights, then selected back as
@@ -415,7 +429,7 @@ begin
   return result;
 end;
 $$;
-revoke all on function realtime_standin.ensure_partitions(), realtime_standin.notify_message(),
+revoke all on function realtime_standin.ensure_partitions(), realtime_standin.notify_messages(),
   realtime_standin.authorize(text, jsonb, text, jsonb, text[], text[]) from public;
 
 -- >>> storage_standin: the Storage stand-in's own helper (not Supabase's; localstack only) ----

@@ -20,6 +20,9 @@ export interface ListenerOptions {
   probeMs?: number;
 }
 
+/** A message as announced: whole, or only its key when too big for a notification. */
+type Note = Partial<StoredMessage> & { id?: string; inserted_at?: string };
+
 export class Listener {
   #opts: ListenerOptions;
   #sql: postgres.Sql | null = null;
@@ -80,20 +83,21 @@ export class Listener {
   }
 
   async #handle(sql: postgres.Sql, raw: string): Promise<void> {
-    const note = JSON.parse(raw) as Partial<StoredMessage> & {
-      ping?: string;
-      inserted_at?: string;
-    };
-    if (note.ping) {
-      this.#pending.delete(note.ping);
+    // A statement's messages arrive as one array (bootstrap.sql, realtime_standin.notify_messages);
+    // the liveness probe's ping as an object.
+    const note = JSON.parse(raw) as Note[] | { ping?: string };
+    if (!Array.isArray(note)) {
+      if (note.ping) this.#pending.delete(note.ping);
       return;
     }
-    if (!note.id) return;
-    const m = "topic" in note
-      ? (note as StoredMessage)
-      : await fetchMessage(sql, note.id, note.inserted_at ?? "");
-    if (m) this.#opts.onMessage(m);
-    else this.#opts.log(`message ${note.id} was gone before it could be read back`);
+    for (const n of note) {
+      if (!n.id) continue;
+      const m = "topic" in n
+        ? (n as StoredMessage)
+        : await fetchMessage(sql, n.id, n.inserted_at ?? "");
+      if (m) this.#opts.onMessage(m);
+      else this.#opts.log(`message ${n.id} was gone before it could be read back`);
+    }
   }
 
   /** Sends a ping through the channel; one not heard back within `deadlineMs` means rebuild. */

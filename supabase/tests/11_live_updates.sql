@@ -5,7 +5,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(16);
+select plan(18);
 
 select tests.create_user('rita');
 select tests.create_user('rolf');
@@ -86,6 +86,26 @@ select tests.authenticate_as('rolf');
 select is((select count(*)::int from realtime.messages), 0, 'another user reads nothing of it');
 select tests.authenticate_as_anon();
 select is((select count(*)::int from realtime.messages), 0, 'anon reads nothing');
+
+-- The payload is built for every row a statement changes: job_view must be inlined there (a
+-- sub-select in its body would stop that and cost about 3x per event).
+select tests.clear_authentication();
+create function pg_temp.plan_of(p_query text) returns text language plpgsql as $f$
+declare
+  v text := '';
+  r record;
+begin
+  for r in execute 'explain (verbose, costs off) ' || p_query loop
+    v := v || r."QUERY PLAN" || E'\n';
+  end loop;
+  return v;
+end
+$f$;
+select doesnt_match(pg_temp.plan_of('select bff.job_view(j, 0) from public.jobs j'), 'job_view',
+  'job_view is inlined into its caller');
+select is((select bff.job_view(j, 0) -> 'outputs' from public.jobs j where j.client_task_id = 'lu-a'),
+  '[{"bucket":"generated-assets","path":"u/models/lu-a/x.glb"}]'::jsonb,
+  'job_view outputs: bucket + path in order, as before');
 
 select * from finish();
 rollback;

@@ -50,6 +50,10 @@ export async function hit(path: string, expect: number, opts: Hit = {}): Promise
   try {
     parsed = text ? JSON.parse(text) : null;
   } catch { /* the contract already refused a non-JSON body where one is described */ }
+  const jobId = (parsed as { job_id?: unknown } | null)?.job_id;
+  if (res.status === 202 && opts.token && typeof jobId === "string") {
+    started.set(jobId, opts.token);
+  }
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
@@ -74,6 +78,17 @@ export async function waitDone(token: string, jobId: string, timeoutMs = 60_000)
     if (a.body.status === "complete" || a.body.status === "failed") return a.body;
     if (Date.now() > deadline) throw new Error(`job ${jobId} still ${a.body.status}`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Jobs this file started (job id → its owner's token), to let them end before the next step. */
+const started = new Map<string, string>();
+
+/** Waits until every job started so far has ended (so none is caught by a changed simulator). */
+export async function settle(): Promise<void> {
+  for (const [job, token] of started) {
+    await waitDone(token, job);
+    started.delete(job);
   }
 }
 

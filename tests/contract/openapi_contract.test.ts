@@ -14,6 +14,7 @@ import {
   OVERSIZED,
   refused,
   setPrices,
+  settle,
   waitDone,
   withStuckTripo,
 } from "./_driver.ts";
@@ -220,6 +221,8 @@ it("contract: 429 too_many_active_jobs, refine's rate limit, and cancelling runn
   const w = { ...(await setup()), model };
   const token = crowd.token;
   const jobs: string[] = [];
+  // Jobs of the tests before must not be the ones the stuck simulator catches.
+  await settle();
   await withStuckTripo(async () => {
     // 1 finished + 3 running models (bucket of 4), 2 refines (bucket of 2), 5 conversions: 10
     // running, the cap.
@@ -261,6 +264,7 @@ it("contract: 429 too_many_active_jobs, refine's rate limit, and cancelling runn
     const s = await hit(`task-status/${job}?service=tripoai`, 200, { token });
     assert.equal(s.body.error_code, "cancelled");
   }
+  await settle();
 });
 
 it("contract: task-status — reads, refusals, and cancelling a finished job", async () => {
@@ -478,6 +482,8 @@ it("contract: every operation and every described status was exercised", async (
       }
     }
   }
+  // The next test files find no job of this one still running.
+  await settle();
   contract.assertions++;
   assert.deepEqual(missing, []);
   console.log(`contract: ${contract.assertions} assertions, ${observed.length} answers checked`);

@@ -145,6 +145,21 @@ it("realtime: the owner receives realtime.send messages in commit order; a user 
       assert.equal(m.payload.id, m.meta.id, "realtime.send puts the message id into the payload");
     }
     assert.equal(sub.got[5].payload.big, big, "a row too big for a notification arrives whole");
+
+    // One statement writing many rows (as the claim and completion do): they are announced in
+    // batches that must not lose, reorder or split any, a too-big one among them included.
+    await db().unsafe(`set role service_role;
+      insert into realtime.messages (topic, extension, event, private, payload)
+      select ${lit(topic)}, 'broadcast', 'job', true, jsonb_build_object('seq', 6 + g,
+        'pad', repeat('p', case when g = 25 then 9000 else 400 end))
+      from generate_series(1, 60) g order by g;
+      reset role`);
+    await until(() => sub.got.some((m) => m.payload.seq === 66), "the statement's last message");
+    assert.deepEqual(
+      sub.got.slice(6).map((m) => m.payload.seq),
+      Array.from({ length: 60 }, (_, i) => 7 + i),
+    );
+    assert.equal((sub.got[6 + 24].payload.pad as string).length, 9000);
   } finally {
     await cleanup(owner.client);
     await sc.drop();

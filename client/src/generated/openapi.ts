@@ -265,8 +265,12 @@ export interface components {
         Accepted: {
             /** Format: uuid */
             job_id: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description The same value as job_id: the original app's field name keeps working.
+             */
             celery_task_id: string;
+            /** @description The client's task_id, as sent. */
             task_id: string;
             status: components["schemas"]["JobStatus"];
         };
@@ -325,6 +329,7 @@ export interface components {
             reserved: number;
             available: number;
             ledger: components["schemas"]["LedgerEntry"][];
+            /** @description Pass as `before` for the next page; null on the last one. */
             next_before: number | null;
         };
         /** @description The one error shape of every function. */
@@ -332,6 +337,7 @@ export interface components {
             error: {
                 code: components["schemas"]["ErrorCode"];
                 message: string;
+                /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                 details?: unknown;
             };
         };
@@ -419,21 +425,34 @@ export interface components {
         JobStatus: "pending" | "processing" | "complete" | "failed";
         /** @description A job with nothing that expires: the payload of the live `job` event on the Realtime topic user:<user_id>:jobs. */
         JobView: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description The job's id (job_id of the 202).
+             */
             task_id: string;
+            /** @description The task_id the client sent. */
             client_task_id: string;
             kind: components["schemas"]["JobKind"];
             service: components["schemas"]["Service"];
             status: components["schemas"]["JobStatus"];
             progress: number;
+            /** @description Jobs of the same provider ahead of this one; 0 once it runs. */
             queue_position: number;
+            /** @description Seconds left as the provider estimates them, while it runs. */
             eta_seconds: number | null;
+            /** @description Where the outputs are stored (permanent). */
             outputs: components["schemas"]["StoredOutput"][];
+            /** @description A user-safe message when the job failed. */
             error: string | null;
+            /** @description Why the job failed: one of rate_limited, provider_unavailable, content_policy, invalid_request, insufficient_credits, auth_failed, timeout, network, bad_response, task_failed, task_expired, task_cancelled, task_not_found, submission_unknown, output_invalid, output_unavailable, storage_failed, internal_retry, deadline_exceeded, cancelled, credits_exhausted. */
             error_code: string | null;
+            /** @description Credits this job costs (held while it runs; charged only if it completes). */
             cost: number;
+            /** @description A conversion's source job (the model it converts, when chained or converted by URL). */
             source_task_id: string | null;
+            /** @description Increases with every change of this job: order events by it, drop stale ones. */
             seq: number;
+            /** @description When the job last changed (ISO 8601). */
             updated_at: string;
         };
         /** @description One entry of the append-only ledger. */
@@ -506,24 +525,40 @@ export interface components {
         };
         /** @description A job as task-status shows it: the job view plus freshly signed download URLs. */
         TaskStatus: {
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description The job's id (job_id of the 202).
+             */
             task_id: string;
+            /** @description The task_id the client sent. */
             client_task_id: string;
             kind: components["schemas"]["JobKind"];
             service: components["schemas"]["Service"];
             status: components["schemas"]["JobStatus"];
             progress: number;
+            /** @description Jobs of the same provider ahead of this one; 0 once it runs. */
             queue_position: number;
+            /** @description Seconds left as the provider estimates them, while it runs. */
             eta_seconds: number | null;
+            /** @description Where the outputs are stored (permanent). */
             outputs: components["schemas"]["StoredOutput"][];
+            /** @description A user-safe message when the job failed. */
             error: string | null;
+            /** @description Why the job failed: one of rate_limited, provider_unavailable, content_policy, invalid_request, insufficient_credits, auth_failed, timeout, network, bad_response, task_failed, task_expired, task_cancelled, task_not_found, submission_unknown, output_invalid, output_unavailable, storage_failed, internal_retry, deadline_exceeded, cancelled, credits_exhausted. */
             error_code: string | null;
+            /** @description Credits this job costs (held while it runs; charged only if it completes). */
             cost: number;
+            /** @description A conversion's source job (the model it converts, when chained or converted by URL). */
             source_task_id: string | null;
+            /** @description Increases with every change of this job: order events by it, drop stale ones. */
             seq: number;
+            /** @description When the job last changed (ISO 8601). */
             updated_at: string;
+            /** @description A signed download URL of the first output (minted now; it expires). */
             asset_url: string | null;
+            /** @description Signed download URLs of every output, in order. */
             asset_urls: string[];
+            /** @description Chained conversions of this model; empty for every other job. */
             conversions: components["schemas"]["Conversion"][];
         };
         /** @description OpenAI gpt-image-1 generation from a prompt; the style is appended to the prompt. */
@@ -637,6 +672,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -655,6 +691,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -672,6 +709,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -689,6 +727,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "asset_not_readable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -706,6 +745,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -723,6 +763,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large" | "asset_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -740,6 +781,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type" | "unsupported_asset_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -758,6 +800,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -775,6 +818,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -792,6 +836,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -809,6 +854,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "service_unavailable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -856,6 +902,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -874,6 +921,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -891,6 +939,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -908,6 +957,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -925,6 +975,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -942,6 +993,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -960,6 +1012,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -977,6 +1030,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1024,6 +1078,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1042,6 +1097,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1059,6 +1115,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1076,6 +1133,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1093,6 +1151,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1110,6 +1169,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1128,6 +1188,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1145,6 +1206,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1192,6 +1254,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1210,6 +1273,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1227,6 +1291,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1244,6 +1309,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "asset_not_readable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1261,6 +1327,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1278,6 +1345,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large" | "asset_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1295,6 +1363,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type" | "unsupported_asset_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1313,6 +1382,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1330,6 +1400,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1347,6 +1418,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1364,6 +1436,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "service_unavailable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1411,6 +1484,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1429,6 +1503,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1446,6 +1521,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1463,6 +1539,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "asset_not_readable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1480,6 +1557,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1497,6 +1575,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large" | "asset_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1514,6 +1593,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type" | "unsupported_asset_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1532,6 +1612,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1549,6 +1630,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1566,6 +1648,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1583,6 +1666,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "service_unavailable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1630,6 +1714,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1648,6 +1733,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1665,6 +1751,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1682,6 +1769,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "asset_not_readable" | "forbidden";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1699,6 +1787,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1716,6 +1805,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large" | "asset_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1733,6 +1823,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type" | "unsupported_asset_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1751,6 +1842,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1768,6 +1860,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1785,6 +1878,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1802,6 +1896,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "service_unavailable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1849,6 +1944,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1867,6 +1963,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1884,6 +1981,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "insufficient_credits";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1901,6 +1999,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "asset_not_readable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1918,6 +2017,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1935,6 +2035,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large" | "asset_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1952,6 +2053,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type" | "unsupported_asset_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1970,6 +2072,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "rate_limited" | "too_many_active_jobs";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -1987,6 +2090,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2004,6 +2108,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2021,6 +2126,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "service_unavailable";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2065,6 +2171,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2083,6 +2190,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2100,6 +2208,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "not_found";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2117,6 +2226,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2134,6 +2244,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "upstream_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2175,6 +2286,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2193,6 +2305,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2210,6 +2323,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "not_found";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2227,6 +2341,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2244,6 +2359,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2285,6 +2401,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2303,6 +2420,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2320,6 +2438,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "not_found";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2337,6 +2456,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2354,6 +2474,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2397,6 +2518,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2415,6 +2537,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2432,6 +2555,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2471,6 +2595,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2488,6 +2613,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2530,6 +2656,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2548,6 +2675,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2565,6 +2693,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2582,6 +2711,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2599,6 +2729,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2655,6 +2786,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "bad_request" | "invalid_json" | "validation_failed";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2673,6 +2805,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2690,6 +2823,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "not_found";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2707,6 +2841,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "idempotency_conflict";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2724,6 +2859,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "payload_too_large";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2741,6 +2877,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unsupported_media_type";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2758,6 +2895,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2810,6 +2948,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "unauthorized";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };
@@ -2827,6 +2966,7 @@ export interface operations {
                             /** @enum {string} */
                             code: "internal_error";
                             message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;
                         };
                     };

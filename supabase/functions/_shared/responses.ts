@@ -3,7 +3,10 @@
 // view; task-status parses it with `jobView` (a drift between the two fails there, loudly).
 import { z } from "zod";
 import { type ErrorBody, type ErrorCode, ERRORS } from "./errors.ts";
+import { JOB_FAILURE_CODES } from "./jobs/failures.ts";
 import { convertFormat, jobKind } from "./jobs/schemas.ts";
+
+// Descriptions (.describe) reach the OpenAPI document (tools/openapi) and the typed client.
 
 export const jobStatusValue = z.enum(["pending", "processing", "complete", "failed"]);
 export const serviceName = z.enum(["openai", "tripoai"]);
@@ -11,9 +14,10 @@ export const serviceName = z.enum(["openai", "tripoai"]);
 /** A generation POST's 202 body. */
 export const accepted = z.object({
   job_id: z.uuid(),
-  /** The same value as job_id: the original app's field name keeps working. */
-  celery_task_id: z.uuid(),
-  task_id: z.string(),
+  celery_task_id: z.uuid().describe(
+    "The same value as job_id: the original app's field name keeps working.",
+  ),
+  task_id: z.string().describe("The client's task_id, as sent."),
   status: jobStatusValue,
 });
 
@@ -21,26 +25,33 @@ export const storedOutput = z.object({ bucket: z.string(), path: z.string() });
 
 /** A job as the app sees it, with nothing that expires: the live `job` event's payload. */
 export const jobView = z.object({
-  task_id: z.uuid(),
-  client_task_id: z.string(),
+  task_id: z.uuid().describe("The job's id (job_id of the 202)."),
+  client_task_id: z.string().describe("The task_id the client sent."),
   kind: jobKind,
   service: serviceName,
   status: jobStatusValue,
   progress: z.number().int().min(0).max(100),
-  /** Jobs of the same provider ahead of this one; 0 once it runs. */
-  queue_position: z.number().int().min(0),
-  /** Seconds left as the provider estimates them, while it runs. */
-  eta_seconds: z.number().int().min(0).nullable(),
-  outputs: z.array(storedOutput),
-  error: z.string().nullable(),
-  error_code: z.string().nullable(),
-  /** Credits this job costs (held while it runs; charged only if it completes). */
-  cost: z.number().int().min(0),
-  /** A conversion's source job (the model it converts, when chained or converted by URL). */
-  source_task_id: z.uuid().nullable(),
-  /** Increases with every change of this job: order events by it, drop stale ones. */
-  seq: z.number().int().min(0),
-  updated_at: z.string(),
+  queue_position: z.number().int().min(0).describe(
+    "Jobs of the same provider ahead of this one; 0 once it runs.",
+  ),
+  eta_seconds: z.number().int().min(0).nullable().describe(
+    "Seconds left as the provider estimates them, while it runs.",
+  ),
+  outputs: z.array(storedOutput).describe("Where the outputs are stored (permanent)."),
+  error: z.string().nullable().describe("A user-safe message when the job failed."),
+  error_code: z.string().nullable().describe(
+    `Why the job failed: one of ${JOB_FAILURE_CODES.join(", ")}.`,
+  ),
+  cost: z.number().int().min(0).describe(
+    "Credits this job costs (held while it runs; charged only if it completes).",
+  ),
+  source_task_id: z.uuid().nullable().describe(
+    "A conversion's source job (the model it converts, when chained or converted by URL).",
+  ),
+  seq: z.number().int().min(0).describe(
+    "Increases with every change of this job: order events by it, drop stale ones.",
+  ),
+  updated_at: z.string().describe("When the job last changed (ISO 8601)."),
 });
 export type JobView = z.infer<typeof jobView>;
 
@@ -54,10 +65,13 @@ export type Conversion = z.infer<typeof conversion>;
 
 /** task-status: the job view plus freshly signed download URLs of its outputs. */
 export const taskStatus = jobView.extend({
-  asset_url: z.string().nullable(),
-  asset_urls: z.array(z.string()),
-  /** Chained conversions of this model; empty for every other job. */
-  conversions: z.array(conversion),
+  asset_url: z.string().nullable().describe(
+    "A signed download URL of the first output (minted now; it expires).",
+  ),
+  asset_urls: z.array(z.string()).describe("Signed download URLs of every output, in order."),
+  conversions: z.array(conversion).describe(
+    "Chained conversions of this model; empty for every other job.",
+  ),
 });
 
 export type TaskStatus = z.infer<typeof taskStatus>;
@@ -79,8 +93,9 @@ export function errorBodyOf(codes: readonly ErrorCode[]) {
     error: z.object({
       code: codes === ERROR_CODES ? errorCode : z.enum(codes as [ErrorCode, ...ErrorCode[]]),
       message: z.string(),
-      /** Validation issues ({ path, message }[]), or facts such as { balance, price }. */
-      details: z.unknown().optional(),
+      details: z.unknown().optional().describe(
+        "Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402.",
+      ),
     }),
   });
 }
@@ -111,8 +126,9 @@ export const creditStatement = z.object({
   reserved: credits,
   available: z.number().int(),
   ledger: z.array(ledgerEntry),
-  /** Pass as `before` for the next page; null on the last one. */
-  next_before: z.number().int().nullable(),
+  next_before: z.number().int().nullable().describe(
+    "Pass as `before` for the next page; null on the last one.",
+  ),
 });
 export type CreditStatement = z.infer<typeof creditStatement>;
 
