@@ -464,6 +464,39 @@ Object.assign(scenarios, {
   },
 });
 
+scenarios[
+  "watch beside the app's own channel on the same topic: both hear the job, the app's stays"
+] = async (host) => {
+  const u = await signedIn(host, "share");
+  try {
+    await u.supabase.realtime.setAuth(
+      (await u.supabase.auth.getSession()).data.session.access_token,
+    );
+    const appEvents = [];
+    let joined = false;
+    const own = u.supabase.channel(`user:${u.id}:jobs`, { config: { private: true } })
+      .on("broadcast", { event: "job" }, (m) => appEvents.push(m.payload))
+      .subscribe((st) => {
+        if (st === "SUBSCRIBED") joined = true;
+      });
+    await until(() => joined, "the app's own join");
+    const acc = await u.m3d.textToImage({ task_id: "c-share", prompt: "a shared lamp" });
+    const updates = [];
+    const final = await u.m3d.waitFor(acc.job_id, {
+      timeoutMs: 60_000,
+      pollIntervalMs: 500,
+      onUpdate: (j) => updates.push(j),
+    });
+    assert.equal(final.status, "complete");
+    assert.equal(updates.filter((j) => j.status === "complete").length, 1);
+    await until(() => appEvents.some((e) => e.status === "complete"), "the app's own event");
+    assert.equal(own.state, "joined", "the app's channel is left alone");
+    assert.deepEqual(u.supabase.getChannels(), [own]);
+  } finally {
+    await u.close();
+  }
+};
+
 /** Runs every scenario in order; reports each as it ends. */
 export async function runAll(host, report) {
   for (const [name, fn] of Object.entries(scenarios)) {
