@@ -150,6 +150,15 @@ export const scenarios = {
         `${host.url}/storage/v1/object/authenticated/input-assets/${u.id}/photo.png`,
       );
 
+      const model = await u.m3d.uploadInput(host.glb, { kind: "model" });
+      assert.match(model, /\/input-assets\/[^/]+\/model-[^/]+\.glb$/);
+      const stored = await u.supabase.storage.from("input-assets").download(
+        model.slice(model.indexOf("/input-assets/") + "/input-assets/".length),
+      );
+      assert.equal(stored.error, null);
+      assert.equal(stored.data.size, host.glb.length, "the model is stored whole");
+      assert.equal(stored.data.type, "model/gltf-binary");
+
       const i2i = await u.m3d.imageToImage({
         task_id: "c-i2i",
         prompt: "a cosy cabin",
