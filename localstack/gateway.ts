@@ -2,6 +2,7 @@
 // - /functions/v1/<name>/… goes to that function's isolates, after the `verify_jwt` check the
 //   platform makes; like the platform, that check accepts only legacy HS256 JWTs, so a
 //   function that leans on it refuses today's asymmetric user tokens here as it would there.
+// - /console/… is the developer console's static page (console.ts), local only.
 // - /storage/v1, /auth/v1 (and /realtime/v1) go to the stand-ins. The new API keys are not
 //   JWTs: the gateway swaps an `sb_…` key for a short-lived JWT of that key's role before the
 //   service sees the request, as the platform does, so the services keep verifying JWTs.
@@ -77,6 +78,8 @@ export function createGateway(opts: {
   storage: Handler;
   auth: Handler;
   realtime?: Handler;
+  /** The developer console's static page (/console/…), when served. */
+  console?: Handler;
   log?: (line: string) => void;
 }): Handler {
   const { keys, functions } = opts;
@@ -123,6 +126,9 @@ export function createGateway(opts: {
       if (prefix === "/realtime/v1/") return await service(req);
       const translated = await translateKeys(req, url);
       return translated instanceof Response ? translated : await service(translated);
+    }
+    if (path === "/console" || path.startsWith("/console/")) {
+      return opts.console ? await opts.console(req) : platformError(404, "NOT_FOUND", "Not found");
     }
     const m = path.match(/^\/functions\/v1\/([^/]+)(\/.*)?$/);
     if (!m) return platformError(404, "NOT_FOUND", "Not found");

@@ -15,6 +15,7 @@ MakeIt3D BFF local stack is up (${secs} s)${simulated ? ", providers simulated" 
 
   API URL          ${stack.url}
   Functions        ${stack.url}/functions/v1/<name>
+  Console          ${stack.url}/console   (sign up, start jobs, watch them, operator tab)
   Database         ${stack.dbUrl}
   Pooler           ${stack.poolerUrl}   (transaction mode: what the functions use)
   publishable key  ${stack.keys.publishableKey}

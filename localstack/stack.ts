@@ -16,6 +16,7 @@ import { type PgBouncer, startPgBouncer } from "./db/pgbouncer.ts";
 import { standinPool } from "./db/standin_pool.ts";
 import { FunctionRunner, readFunctionConfig } from "./runtime/runner.ts";
 import { createGateway } from "./gateway.ts";
+import { createConsoleHandler } from "./console.ts";
 import { createStorageHandler } from "./storage/mod.ts";
 import { createAuthHandler } from "./auth/mod.ts";
 import { createRealtime, type Realtime } from "./realtime/mod.ts";
@@ -208,7 +209,20 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const storage = createStorageHandler({ sql: storageSql, keys, dataDir, publicUrl });
   const auth = createAuthHandler({ sql: authSql, keys, publicUrl });
   const realtime = await createRealtime({ dbUrl, keys, log: (l) => log(`[realtime] ${l}`) });
-  handler = createGateway({ keys, functions, storage, auth, realtime: realtime.handler, log });
+  const consolePage = createConsoleHandler({
+    publicUrl,
+    publishableKey: keys.publishableKey,
+    log: (l) => log(l),
+  });
+  handler = createGateway({
+    keys,
+    functions,
+    storage,
+    auth,
+    realtime: realtime.handler,
+    console: consolePage,
+    log,
+  });
   await Promise.all([...functions.values()].map((f) => f.ensureRunning()));
 
   const cronMs = opts.cronIntervalMs ?? 5000;

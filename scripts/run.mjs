@@ -94,6 +94,30 @@ function ensurePgBouncer() {
   aptInstall("PgBouncer", ["pgbouncer"]);
 }
 
+// The console's browser test (tests/console/) drives Debian's Chromium. Unlike pgTAP it is not
+// required: when it cannot be installed the test reports itself skipped with this reason.
+function ensureChromium() {
+  if (existsSync("/usr/bin/chromium")) return;
+  if (!isRoot) {
+    process.env.CHROMIUM_UNAVAILABLE =
+      "not installed and not root: sudo apt-get install -y chromium";
+    return;
+  }
+  try {
+    log("installing Chromium (the console's browser test) with apt-get");
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    if (!aptUpdated) execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+    aptUpdated = true;
+    // Another apt run may hold the lock for a while: wait for it rather than fail.
+    execFileSync("apt-get", ["install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=300", "chromium"], {
+      stdio: "inherit",
+      env,
+    });
+  } catch (e) {
+    process.env.CHROMIUM_UNAVAILABLE = `apt-get install chromium failed: ${e.message}`;
+  }
+}
+
 // The typed client (client/, its own package and lock file): installed and built with tsc so the
 // stack can serve client/dist and its tests run what an app would get. Tests rebuild it anyway.
 function ensureClientPackage() {
@@ -111,6 +135,7 @@ function ensureClientPackage() {
 ensureNodeModules();
 if (mode === "dev" || mode === "test") ensureClientPackage();
 if (mode === "test" || mode === "chaos") ensurePgTap();
+if (mode === "test") ensureChromium();
 ensurePgBouncer();
 
 // DENO_NO_PACKAGE_JSON: package.json only carries the npm toolchain; Deno resolves its own

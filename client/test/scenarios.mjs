@@ -421,8 +421,10 @@ Object.assign(scenarios, {
       const stop = u.m3d.watch(acc.job_id, (j) => updates.push(j), { pollIntervalMs: 3_600_000 });
       const channel = () => u.supabase.getChannels()[0];
       await until(
-        () => channel()?.state === "joined" && updates.length > 0 && inFlight === 0,
-        "the join and its read",
+        () =>
+          channel()?.state === "joined" && updates.some((j) => j.status === "processing") &&
+          inFlight === 0,
+        "the join and the job running",
       );
       await sleep(100);
       assert.equal(inFlight, 0);

@@ -1,8 +1,8 @@
 // GoTrue's admin API (service role only): create, read, update, list and delete users.
 import bcrypt from "bcryptjs";
 import type { AuthContext } from "./context.ts";
-import { E, respond } from "./errors.ts";
-import { requireAdmin } from "./sessions.ts";
+import { AuthError, E, respond } from "./errors.ts";
+import { requireAdmin, requireUser } from "./sessions.ts";
 import {
   BCRYPT_COST,
   checkEmail,
@@ -43,6 +43,17 @@ async function adminCreate(
   return respond(userJson(user));
 }
 
+/** GoTrue's metadata update: the given keys replace the stored ones, a null removes its key. */
+function merged(stored: Record<string, unknown> | null, given: unknown): Record<string, unknown> {
+  const out = { ...stored };
+  if (given === undefined) return out;
+  for (const [k, v] of Object.entries(objectOr(given))) {
+    if (v === null) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
+
 async function adminUpdate(
   ctx: AuthContext,
   req: Request,
@@ -61,12 +72,8 @@ async function adminUpdate(
     : body.email_confirm === false
     ? null
     : user.email_confirmed_at;
-  const app = body.app_metadata === undefined
-    ? user.raw_app_meta_data ?? {}
-    : { ...user.raw_app_meta_data, ...objectOr(body.app_metadata) };
-  const meta = body.user_metadata === undefined
-    ? user.raw_user_meta_data ?? {}
-    : { ...user.raw_user_meta_data, ...objectOr(body.user_metadata) };
+  const app = merged(user.raw_app_meta_data, body.app_metadata);
+  const meta = merged(user.raw_user_meta_data, body.user_metadata);
   let banned = user.banned_until;
   if (typeof body.ban_duration === "string") {
     const m = /^(\d+)h$/.exec(body.ban_duration);
@@ -83,6 +90,38 @@ async function adminUpdate(
     app,
     meta,
     bannedUntil: banned,
+  });
+  if (!updated) throw E.userNotFound();
+  return respond(userJson(updated));
+}
+
+/**
+ * PUT /user: a signed-in user changes their own user_metadata (`data`) or password. app_metadata
+ * is the project's (roles, operators): only the admin API above writes it, so a user asking is
+ * refused and nothing changes.
+ */
+export async function selfUpdate(
+  ctx: AuthContext,
+  req: Request,
+  body: Record<string, unknown>,
+): Promise<Response> {
+  const { user } = await requireUser(ctx, req);
+  if (body.app_metadata !== undefined) {
+    throw new AuthError(403, "not_admin", "Updating app_metadata requires admin privileges");
+  }
+  if (body.email !== undefined && body.email !== user.email) {
+    throw new AuthError(422, "validation_failed", "Email changes are not supported locally");
+  }
+  const hash = body.password === undefined
+    ? user.encrypted_password
+    : await bcrypt.hash(checkPassword(ctx, body.password), BCRYPT_COST);
+  const updated = await updateUser(ctx, user.id, {
+    email: user.email,
+    hash,
+    confirmedAt: user.email_confirmed_at,
+    app: user.raw_app_meta_data ?? {},
+    meta: merged(user.raw_user_meta_data, body.data),
+    bannedUntil: user.banned_until,
   });
   if (!updated) throw E.userNotFound();
   return respond(userJson(updated));

@@ -4,7 +4,7 @@
 // sessions.ts (tokens), users.ts (auth.users) and admin.ts (admin API) do the work.
 import { describeFailure } from "../db/standin_pool.ts";
 import { apiKeyRole } from "../keys.ts";
-import { adminRoutes } from "./admin.ts";
+import { adminRoutes, selfUpdate } from "./admin.ts";
 import { type AuthContext, type AuthHandlerOptions, createContext } from "./context.ts";
 import { AuthError, E, errorResponse, respond } from "./errors.ts";
 import { logout, passwordGrant, refreshGrant, requireUser, signup } from "./sessions.ts";
@@ -54,6 +54,7 @@ async function route(ctx: AuthContext, req: Request, url: URL): Promise<Response
   if (m === "GET" && path === "/user") {
     return respond(userJson((await requireUser(ctx, req)).user));
   }
+  if (m === "PUT" && path === "/user") return await selfUpdate(ctx, req, body);
   if (m === "POST" && path === "/logout") return await logout(ctx, req, url);
   const admin = await adminRoutes(ctx, req, url, path, body);
   if (admin) return admin;

@@ -4,7 +4,7 @@
 // with a TCP proxy of its own runtime for what a phone's network does to a watch.
 import assert from "node:assert/strict";
 import { createClient } from "@supabase/supabase-js";
-import { it, makeGlb, makePng } from "../_helpers/app.ts";
+import { db, it, makeGlb, makePng, simControl } from "../_helpers/app.ts";
 import { CLIENT_DIR, ensureClientBuilt } from "../_helpers/client_pkg.ts";
 import { stack } from "../_helpers/stack.ts";
 import { startTcpProxy } from "../_helpers/tcp_proxy.ts";
@@ -63,5 +63,29 @@ it("client (node): the same scenarios under Node with the built package", async 
     assert.match(text, new RegExp(`# node: ${Object.keys(scenarios).length} passed, 0 failed`));
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+// The cancels above leave their `[sim:stuck]` tasks running at Tripo, as a cancel does at the real
+// one (it has no cancel call), and each holds a slot of the account's concurrency: ten of them and
+// every later Tripo job of the suite waits on 429s. Each must belong to a job the BFF cancelled;
+// then they are ended at the simulator.
+it("client: the tasks its cancels left running at Tripo are its cancelled jobs'; they are ended", async () => {
+  const { tasks } = await simControl("tripo", "tasks") as {
+    tasks: { task_id: string; status: string; prompt?: string }[];
+  };
+  const left = tasks.filter((t) =>
+    t.prompt?.startsWith("a stuck kettle") && (t.status === "running" || t.status === "queued")
+  );
+  assert.ok(left.length > 0, "the cancel scenarios left their stuck tasks");
+  const jobs = await db()<{ provider_task_id: string; state: string }[]>`
+    select provider_task_id, state from public.jobs
+    where provider_task_id = any (${left.map((t) => t.task_id)})`;
+  assert.deepEqual(
+    jobs.map((j) => j.state).sort(),
+    left.map(() => "cancelled"),
+    "every stuck task is a cancelled job's",
+  );
+  for (const t of left) {
+    await simControl("tripo", `tasks/${t.task_id}`, { outcome: "cancelled", finish: true });
   }
 });

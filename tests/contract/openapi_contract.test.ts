@@ -4,7 +4,14 @@
 // body valid. What cannot be provoked without breaking a service (500, 502, 503) is listed at
 // the end; the last tests prove the check refuses what the document does not describe.
 import assert from "node:assert/strict";
-import { it, makePng, newUser, type TestUser, uploadInput } from "../_helpers/app.ts";
+import {
+  it,
+  makePng,
+  newUser,
+  serviceClient,
+  type TestUser,
+  uploadInput,
+} from "../_helpers/app.ts";
 import { Contract, ContractError } from "../_helpers/openapi.ts";
 import { stack } from "../_helpers/stack.ts";
 import {
@@ -376,6 +383,24 @@ it("contract: credits — statement, prices, grants, and their refusals", async 
   await refused("credits/grant", 401, "unauthorized", { token, body: g });
   await refused("credits/grant", 401, "unauthorized", { body: g });
   await refused("credits/grant", 405, "method_not_allowed", { service: true, method: "GET" });
+});
+
+it("contract: ops — operators (app_metadata, set with the secret key) 200; other users 403", async () => {
+  const w = await setup();
+  const op = await newUser("oa-operator");
+  const set = await serviceClient().auth.admin.updateUserById(op.id, {
+    app_metadata: { role: "operator" },
+  });
+  assert.equal(set.error, null);
+  const { data } = await op.client.auth.refreshSession();
+  const token = data.session!.access_token;
+  const a = await hit("ops", 200, { token });
+  assert.ok(Array.isArray(a.body.queue) && Array.isArray(a.body.failures));
+  await refused("ops", 403, "forbidden", { token: w.owner.token });
+  await refused("ops", 401, "unauthorized", {});
+  await refused("ops", 401, "unauthorized", { headers: { apikey: stack.publishableKey } });
+  await refused("ops", 405, "method_not_allowed", { token, method: "POST", body: {} });
+  await refused("ops", 401, "unauthorized", { method: "DELETE" });
 });
 
 it("contract: process-jobs — only the project's services; 202 in the background, 200 with wait", async () => {

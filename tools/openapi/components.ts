@@ -6,6 +6,7 @@ import { z } from "zod";
 import * as schemas from "../../supabase/functions/_shared/jobs/schemas.ts";
 import * as res from "../../supabase/functions/_shared/responses.ts";
 import { grantBody, pricesBody } from "../../supabase/functions/_shared/handlers/credits.ts";
+import { opsOverview } from "../../supabase/functions/_shared/handlers/ops.ts";
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -108,6 +109,13 @@ export const RESPONSES = {
   ),
   Prices: named("Prices", res.priceList, "Every job kind's price, in credits."),
   GrantResult: named("GrantResult", res.grantResult, "The grant's ledger entry."),
+  OpsOverview: named(
+    "OpsOverview",
+    opsOverview,
+    "bff.queue_overview (jobs by state and provider), bff.failures_by_code (failed and " +
+      "cancelled jobs of the last 24 h), the top spenders of bff.credit_overview and " +
+      "bff.credit_totals.",
+  ),
   ProcessJobsAccepted: named(
     "ProcessJobsAccepted",
     res.processAccepted,

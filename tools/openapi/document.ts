@@ -148,6 +148,7 @@ export function buildDocument(): JsonSchema {
       { name: "generation", description: "Start AI jobs (each answers 202 and runs later)." },
       { name: "jobs", description: "Read and cancel your jobs." },
       { name: "credits", description: "Balances, prices and grants." },
+      { name: "operators", description: "For users marked as operators in app_metadata." },
       { name: "service", description: "For the project's own services only." },
     ],
     paths,

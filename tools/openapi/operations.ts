@@ -247,6 +247,24 @@ export const OPERATIONS: Operation[] = [
     errors: ["bad_request", ...BODY_ERRORS, "unauthorized", "not_found", "idempotency_conflict"],
   },
   {
+    path: "/functions/v1/ops",
+    method: "get",
+    operationId: "getOpsOverview",
+    tag: "operators",
+    summary: "The queue, failures by code and credits (operators only)",
+    description: "For signed-in users whose app_metadata marks them operators " +
+      '(`role: "operator"` or `operator: true`), which only the secret key can set (Auth\'s ' +
+      "admin API). The claim is read from the verified access token: it takes effect with the " +
+      "user's next token. Any other user is refused with 403.",
+    security: "user",
+    success: [{
+      status: 200,
+      description: "The operators' views, read at one moment.",
+      schema: "OpsOverview",
+    }],
+    errors: ["unauthorized", "forbidden"],
+  },
+  {
     path: "/functions/v1/process-jobs",
     method: "post",
     operationId: "processJobs",
@@ -273,4 +291,5 @@ ALLOWED["/functions/v1/task-status/{job_id}"] = ["get", "delete"];
 ALLOWED["/functions/v1/credits"] = ["get"];
 ALLOWED["/functions/v1/credits/prices"] = ["get", "put"];
 ALLOWED["/functions/v1/credits/grant"] = ["post"];
+ALLOWED["/functions/v1/ops"] = ["get"];
 ALLOWED["/functions/v1/process-jobs"] = ["post"];

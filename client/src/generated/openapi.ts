@@ -240,6 +240,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/functions/v1/ops": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The queue, failures by code and credits (operators only)
+         * @description For signed-in users whose app_metadata marks them operators (`role: "operator"` or `operator: true`), which only the secret key can set (Auth's admin API). The claim is read from the verified access token: it takes effect with the user's next token. Any other user is refused with 403.
+         */
+        get: operations["getOpsOverview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/functions/v1/process-jobs": {
         parameters: {
             query?: never;
@@ -465,6 +485,42 @@ export interface components {
             job_id: string | null;
             reason: string | null;
             created_at: string;
+        };
+        /** @description bff.queue_overview (jobs by state and provider), bff.failures_by_code (failed and cancelled jobs of the last 24 h), the top spenders of bff.credit_overview and bff.credit_totals. */
+        OpsOverview: {
+            queue: {
+                /** @enum {string} */
+                state: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                /** @enum {string} */
+                provider: "openai" | "tripo";
+                jobs: number;
+                oldest_waiting_seconds: number | null;
+            }[];
+            failures: {
+                /** @enum {string} */
+                provider: "openai" | "tripo";
+                error_code: string | null;
+                jobs: number;
+                last_seen: string | null;
+            }[];
+            credits: {
+                /** Format: uuid */
+                user_id: string;
+                granted: number;
+                charged: number;
+                reserved: number;
+                balance: number;
+                available: number;
+                jobs_charged: number;
+                updated_at: string | null;
+            }[];
+            credit_totals: {
+                /** @enum {string} */
+                entry: "grant" | "reserve" | "charge" | "release";
+                entries: number;
+                amount: number;
+            }[];
+            generated_at: string;
         };
         /** @description Every job kind's price, in credits. */
         Prices: {
@@ -2876,6 +2932,82 @@ export interface operations {
                         error: {
                             /** @enum {string} */
                             code: "unsupported_media_type";
+                            message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Internal error (the details stay in the logs, under X-Request-Id): internal_error. */
+            500: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "internal_error";
+                            message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getOpsOverview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The operators' views, read at one moment. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpsOverview"];
+                };
+            };
+            /** @description No valid credentials: unauthorized. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "unauthorized";
+                            message: string;
+                            /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Forbidden: forbidden. */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "forbidden";
                             message: string;
                             /** @description Validation issues ({ path, message }[]), or facts such as { balance, price } for a 402. */
                             details?: unknown;

@@ -133,6 +133,25 @@ export function requireUser(config: Config): MiddlewareHandler<AppEnv> {
   };
 }
 
+/**
+ * Whether Supabase Auth's app_metadata marks the user an operator (`role: "operator"` or
+ * `operator: true`). Only the secret key can set app_metadata (Auth's admin API); a user can
+ * change user_metadata, never this.
+ */
+export function isOperator(appMetadata: Record<string, unknown>): boolean {
+  return appMetadata.role === "operator" || appMetadata.operator === true;
+}
+
+/** Middleware after requireUser: answers 403 to a user who is not an operator. */
+export function requireOperator(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (c.req.method !== "OPTIONS" && !isOperator(c.get("user").appMetadata)) {
+      throw apiError("forbidden", "This is for operators only.");
+    }
+    await next();
+  };
+}
+
 /** Compares two strings in time independent of where they differ (hashes equalise lengths). */
 export function constantTimeEqual(a: string, b: string): boolean {
   const digest = (v: string) => createHash("sha256").update(v).digest();

@@ -87,6 +87,14 @@ export interface JobStatusRow {
   conversions: Conversion[];
 }
 
+/** What bff.queue_overview, failures_by_code, credit_overview and credit_totals hold. */
+export interface OpsOverview {
+  queue: unknown[];
+  failures: unknown[];
+  credits: unknown[];
+  credit_totals: unknown[];
+}
+
 export type Db = ReturnType<typeof createDb>;
 
 /**
@@ -337,6 +345,22 @@ export function createDb(config: Config) {
       const [r] = await sql<{ p: Record<string, number> }[]>`
         select bff.set_credit_prices(${json(prices)}) as p`;
       return r.p;
+    },
+
+    /** The operators' views (service role only in SQL; the ops function checks the caller). */
+    async opsOverview(creditRows: number): Promise<OpsOverview> {
+      const [r] = await sql<{ o: OpsOverview }[]>`
+        select json_build_object(
+          'queue', (select coalesce(json_agg(q order by q.state, q.provider), '[]')
+                    from bff.queue_overview q),
+          'failures', (select coalesce(json_agg(f order by f.jobs desc, f.error_code), '[]')
+                       from bff.failures_by_code f),
+          'credits', (select coalesce(json_agg(c), '[]') from (
+                        select * from bff.credit_overview
+                        order by charged desc, user_id limit ${creditRows}) c),
+          'credit_totals', (select coalesce(json_agg(t order by t.entry), '[]')
+                            from bff.credit_totals t)) as o`;
+      return r.o;
     },
 
     /** Earliest time a non-terminal job becomes due (process-jobs waits for it when close). */

@@ -112,6 +112,59 @@ export const authCases: Case[] = [
     status: 401,
     code: "unauthorized",
   },
+  // --- ops: operators only (the claim in a verified token's app_metadata) ---------------------
+  {
+    name: "ops without a token",
+    fn: "ops",
+    method: "GET",
+    token: null,
+    status: 401,
+    code: "unauthorized",
+  },
+  {
+    name: "ops with a signed-in user who is not an operator",
+    fn: "ops",
+    method: "GET",
+    token: (w) => w.a.token,
+    status: 403,
+    code: "forbidden",
+  },
+  {
+    name: "ops with the operator claim in user_metadata (the user's own to write)",
+    fn: "ops",
+    method: "GET",
+    token: (w) => projectToken(userClaims(w.a.id, { user_metadata: { role: "operator" } })),
+    status: 403,
+    code: "forbidden",
+  },
+  {
+    name: "ops with a forged token claiming operator",
+    fn: "ops",
+    method: "GET",
+    token: (w) => es256Forged(userClaims(w.a.id, { app_metadata: { role: "operator" } })),
+    status: 401,
+    code: "unauthorized",
+  },
+  {
+    name: "ops with an unsigned token claiming operator",
+    fn: "ops",
+    method: "GET",
+    token: (w) => {
+      const claims = userClaims(w.a.id, { app_metadata: { operator: true } });
+      const b64 = (v: unknown) => btoa(JSON.stringify(v)).replace(/=+$/, "");
+      return `${b64({ alg: "none", typ: "JWT" })}.${b64(claims)}.`;
+    },
+    status: 401,
+    code: "unauthorized",
+  },
+  {
+    name: "ops with the secret key as the bearer",
+    fn: "ops",
+    method: "GET",
+    token: () => stack.secretKey,
+    status: 401,
+    code: "unauthorized",
+  },
   {
     name: "process-jobs without its secret",
     fn: "process-jobs",
