@@ -67,25 +67,28 @@ it("client (node): the same scenarios under Node with the built package", async 
 });
 // The cancels above leave their `[sim:stuck]` tasks running at Tripo, as a cancel does at the real
 // one (it has no cancel call), and each holds a slot of the account's concurrency: ten of them and
-// every later Tripo job of the suite waits on 429s. Each must belong to a job the BFF cancelled;
-// then they are ended at the simulator.
-it("client: the tasks its cancels left running at Tripo are its cancelled jobs'; they are ended", async () => {
+// every later Tripo job of the suite waits on 429s. They are ended at the simulator first (whatever
+// else fails here), then every stuck job the scenarios made must have ended cancelled. A task may
+// belong to no job: a cancel that overtakes the submission leaves the task id unrecorded
+// (bff.record_submission stores it only while the job is queued or running).
+it("client: the stuck jobs its scenarios made all ended cancelled; their Tripo tasks are ended", async () => {
   const { tasks } = await simControl("tripo", "tasks") as {
     tasks: { task_id: string; status: string; prompt?: string }[];
   };
   const left = tasks.filter((t) =>
     t.prompt?.startsWith("a stuck kettle") && (t.status === "running" || t.status === "queued")
   );
-  assert.ok(left.length > 0, "the cancel scenarios left their stuck tasks");
-  const jobs = await db()<{ provider_task_id: string; state: string }[]>`
-    select provider_task_id, state from public.jobs
-    where provider_task_id = any (${left.map((t) => t.task_id)})`;
-  assert.deepEqual(
-    jobs.map((j) => j.state).sort(),
-    left.map(() => "cancelled"),
-    "every stuck task is a cancelled job's",
-  );
   for (const t of left) {
     await simControl("tripo", `tasks/${t.task_id}`, { outcome: "cancelled", finish: true });
   }
+  const after = (await simControl("tripo", "tasks") as { tasks: typeof tasks }).tasks.filter((t) =>
+    t.prompt?.startsWith("a stuck kettle") && (t.status === "running" || t.status === "queued")
+  );
+  assert.deepEqual(after, [], "none holds a slot any more");
+  const jobs = await db()<{ state: string; provider_task_id: string | null }[]>`
+    select state, provider_task_id from public.jobs
+    where kind = 'text_to_model' and request -> 'params' ->> 'prompt' like 'a stuck kettle%'`;
+  // The cancel and the dropped-socket scenarios, under Deno and under Node.
+  assert.equal(jobs.length, 4, JSON.stringify(jobs));
+  assert.deepEqual(jobs.map((j) => j.state), ["cancelled", "cancelled", "cancelled", "cancelled"]);
 });
