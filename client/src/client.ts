@@ -12,6 +12,7 @@ import type {
   CreditStatement,
   ImageToImageBody,
   ImageToModelBody,
+  OpsOverview,
   Prices,
   RefineModelBody,
   Service,
@@ -244,6 +245,11 @@ export class MakeIt3D {
 
   prices(opts: { signal?: AbortSignal } = {}): Promise<Prices> {
     return this.http.call<Prices>("credits/prices", { method: "GET", signal: opts.signal });
+  }
+
+  /** The operators' view (users whose app_metadata marks them operators; others get 403). */
+  ops(opts: { signal?: AbortSignal } = {}): Promise<OpsOverview> {
+    return this.http.call<OpsOverview>("ops", { method: "GET", signal: opts.signal });
   }
 
   // --- Storage ---------------------------------------------------------------------------------

@@ -508,6 +508,28 @@ scenarios[
   }
 };
 
+scenarios[
+  "ops: a plain user is refused with 403; an operator (app_metadata, secret key) reads it"
+] = async (host) => {
+  const u = await signedIn(host, "ops");
+  try {
+    await refused(host, u.m3d.ops(), 403, "forbidden");
+    const admin = supabaseClient(host, host.serviceKey);
+    const set = await admin.auth.admin.updateUserById(u.id, { app_metadata: { role: "operator" } });
+    assert.equal(set.error, null);
+    // The claim rides in the token: the client reads the refreshed session on its next call.
+    const { error } = await u.supabase.auth.refreshSession();
+    assert.equal(error, null);
+    const ops = await u.m3d.ops();
+    for (const k of ["queue", "failures", "credits", "credit_totals"]) {
+      assert.ok(Array.isArray(ops[k]), k);
+    }
+    assert.equal(typeof ops.generated_at, "string");
+  } finally {
+    await u.close();
+  }
+};
+
 /** Runs every scenario in order; reports each as it ends. */
 export async function runAll(host, report) {
   for (const [name, fn] of Object.entries(scenarios)) {
