@@ -151,6 +151,25 @@ export async function simControl(s: Sim, path: string, body?: unknown): Promise<
   return await res.json();
 }
 
+/**
+ * Ends every Tripo task the simulator keeps running forever (`[sim:stuck]` or `stuck` config) and
+ * returns how many. A job cancelled at the BFF leaves its task running at Tripo, which has no
+ * cancel, and each such task holds a slot of the account's concurrency cap: tests that make them
+ * end them, or every later Tripo job of the suite waits on 429s.
+ */
+export async function endStuckTripoTasks(): Promise<number> {
+  const { tasks } = await simControl("tripo", "tasks") as {
+    tasks: { task_id: string; status: string; outcome: string }[];
+  };
+  const stuck = tasks.filter((t) =>
+    t.outcome === "stuck" && (t.status === "running" || t.status === "queued")
+  );
+  for (const t of stuck) {
+    await simControl("tripo", `tasks/${t.task_id}`, { outcome: "cancelled", finish: true });
+  }
+  return stuck.length;
+}
+
 export interface SimRequest {
   seq: number;
   method: string;

@@ -92,13 +92,28 @@ export async function settle(): Promise<void> {
   }
 }
 
-/** Every new Tripo task stays running until cancelled (the simulator's `stuck`), during fn. */
+/**
+ * Every new Tripo task stays running (the simulator's `stuck`) during fn. Afterwards those tasks
+ * are ended in the simulator too: cancelling a job does not end its task at Tripo, and held
+ * tasks would fill the per-key concurrency cap for every later test.
+ */
 export async function withStuckTripo<T>(fn: () => Promise<T>): Promise<T> {
+  const since = new Date(Date.now() - 1000).toISOString();
   await simControl("tripo", "config", { stuck: true });
   try {
     return await fn();
   } finally {
     await simControl("tripo", "config", { stuck: false });
+    const { tasks } = await simControl("tripo", "tasks") as {
+      tasks: { task_id: string; status: string; created: string }[];
+    };
+    for (const t of tasks) {
+      if (t.created < since || !["queued", "running", "unknown"].includes(t.status)) continue;
+      await simControl("tripo", `tasks/${t.task_id}`, { outcome: "cancelled", finish: true });
+    }
+    const left = (await simControl("tripo", "tasks") as { tasks: { status: string }[] }).tasks
+      .filter((t) => ["queued", "running", "unknown"].includes(t.status));
+    assert.deepEqual(left, [], "no Tripo task is left holding the simulator's cap");
   }
 }
 

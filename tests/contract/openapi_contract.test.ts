@@ -311,6 +311,10 @@ it("contract: task-status — reads, refusals, and cancelling a finished job", a
     await refused(path, 401, "unauthorized", { method });
     await refused(path.replace(job, w.othersModel.job), 404, "not_found", { token, method });
   }
+  // No route for the other methods of …/cancel.
+  await refused(`task-status/${job}/cancel`, 404, "not_found", { token });
+  await refused(`task-status/${job}/cancel`, 404, "not_found", { token, method: "DELETE" });
+  await refused(`task-status/${job}/cancel`, 401, "unauthorized", {});
 });
 
 it("contract: credits — statement, prices, grants, and their refusals", async () => {

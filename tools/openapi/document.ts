@@ -15,7 +15,7 @@ import {
   SERVICE,
   USER,
 } from "./http.ts";
-import { ALLOWED, type Method, type Operation, OPERATIONS } from "./operations.ts";
+import { ALLOWED, type Method, type Operation, OPERATIONS, UNROUTED } from "./operations.ts";
 
 const DESCRIPTION = `The MakeIt3D backend-for-frontend: Supabase Edge Functions that start AI
 jobs (OpenAI images, Tripo 3D models), drive them in the background and store every output in
@@ -106,6 +106,15 @@ const METHODS: Method[] = ["get", "post", "put", "delete"];
 
 /** The answers of the methods a path does not serve (405, after the auth check where first). */
 function otherMethods(path: string, ops: Operation[]): JsonSchema | undefined {
+  if (UNROUTED[path]) {
+    return {
+      methods: METHODS.filter((m) => !UNROUTED[path].includes(m)).map((m) => m.toUpperCase()),
+      responses: {
+        "401": errorResponse(401, ["unauthorized"]),
+        "404": errorResponse(404, ["not_found"]),
+      },
+    };
+  }
   const allowed = ALLOWED[path];
   if (!allowed) return undefined;
   // task-status and process-jobs check the caller before routing; credits routes first.

@@ -79,7 +79,8 @@ export const PARAMETERS = {
     in: "path",
     required: true,
     description: "The job_id a generation call returned.",
-    schema: inline(z.uuid()),
+    // Any 8-4-4-4-12 hex id, in either case, as the handler accepts it.
+    schema: inline(z.guid()),
   },
   Service: {
     name: "service",

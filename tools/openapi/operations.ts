@@ -135,9 +135,12 @@ function generation(kind: JobKind): Operation {
     operationId: camel(g.fn),
     tag: "generation",
     summary: g.summary,
-    description: `Validates the body, checks every input is this project's Storage and ` +
-      `readable with the caller's token, reserves the job kind's price and creates the job; ` +
-      `the job runs in the background (${g.service}). The same request repeated (same user, ` +
+    description: `Validates the body` +
+      (g.inputs
+        ? ", checks every input is this project's Storage and readable with the caller's token"
+        : "") +
+      `, reserves the job kind's price and creates the job; the job runs in the background ` +
+      `(${g.service === "openai" ? "OpenAI" : "Tripo"}). The same request repeated (same user, ` +
       `same body, or the same Idempotency-Key) answers the first job with ` +
       `Idempotent-Replayed: true and starts nothing.` +
       (g.source ? " The input must be one of the caller's own finished GLB models." : ""),
@@ -293,3 +296,8 @@ ALLOWED["/functions/v1/credits/prices"] = ["get", "put"];
 ALLOWED["/functions/v1/credits/grant"] = ["post"];
 ALLOWED["/functions/v1/ops"] = ["get"];
 ALLOWED["/functions/v1/process-jobs"] = ["post"];
+
+/** Paths whose other methods meet no route at all: 404 (after the caller check). */
+export const UNROUTED: Record<string, Method[]> = {
+  "/functions/v1/task-status/{job_id}/cancel": ["post"],
+};

@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Start concept images from an input image (OpenAI gpt-image-1 edit)
-         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (openai). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing.
+         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (OpenAI). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing.
          */
         post: operations["generateImageToImage"];
         delete?: never;
@@ -35,7 +35,7 @@ export interface paths {
         put?: never;
         /**
          * Start concept images from a prompt (OpenAI gpt-image-1 generation)
-         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (openai). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing.
+         * @description Validates the body, reserves the job kind's price and creates the job; the job runs in the background (OpenAI). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing.
          */
         post: operations["generateTextToImage"];
         delete?: never;
@@ -55,7 +55,7 @@ export interface paths {
         put?: never;
         /**
          * Start a 3D model from a prompt (Tripo text_to_model)
-         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (tripoai). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing.
+         * @description Validates the body, reserves the job kind's price and creates the job; the job runs in the background (Tripo). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing.
          */
         post: operations["generateTextToModel"];
         delete?: never;
@@ -75,7 +75,7 @@ export interface paths {
         put?: never;
         /**
          * Start a 3D model from one to four photos (Tripo image/multiview_to_model)
-         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (tripoai). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing.
+         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (Tripo). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing.
          */
         post: operations["generateImageToModel"];
         delete?: never;
@@ -95,7 +95,7 @@ export interface paths {
         put?: never;
         /**
          * Start a 3D model from a sketch (Tripo image_to_model)
-         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (tripoai). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing.
+         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (Tripo). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing.
          */
         post: operations["generateSketchToModel"];
         delete?: never;
@@ -115,7 +115,7 @@ export interface paths {
         put?: never;
         /**
          * Refine one of your finished draft models (Tripo refine_model)
-         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (tripoai). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing. The input must be one of the caller's own finished GLB models.
+         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (Tripo). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing. The input must be one of the caller's own finished GLB models.
          */
         post: operations["generateRefineModel"];
         delete?: never;
@@ -135,7 +135,7 @@ export interface paths {
         put?: never;
         /**
          * Convert one of your finished models to another format (Tripo convert_model)
-         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (tripoai). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing. The input must be one of the caller's own finished GLB models.
+         * @description Validates the body, checks every input is this project's Storage and readable with the caller's token, reserves the job kind's price and creates the job; the job runs in the background (Tripo). The same request repeated (same user, same body, or the same Idempotency-Key) answers the first job with Idempotent-Replayed: true and starts nothing. The input must be one of the caller's own finished GLB models.
          */
         post: operations["generateConvertModel"];
         delete?: never;
