@@ -12,6 +12,7 @@ import type {
   CreditStatement,
   ImageToImageBody,
   ImageToModelBody,
+  OpsOverview,
   Prices,
   RefineModelBody,
   Service,
@@ -82,7 +83,8 @@ export class MakeIt3D {
     if (!url && !opts.functionsUrl) {
       throw new Error("MakeIt3D: pass functionsUrl (the supabase client has no supabaseUrl).");
     }
-    this.supabaseUrl = (url ?? new URL(opts.functionsUrl!).origin).replace(/\/+$/, "");
+    const origin = opts.functionsUrl?.match(/^[a-z][a-z0-9+.-]*:\/\/[^/]+/i)?.[0];
+    this.supabaseUrl = (url ?? origin ?? "").replace(/\/+$/, "");
     this.functionsUrl = (opts.functionsUrl ?? `${this.supabaseUrl}/functions/v1`).replace(
       /\/+$/,
       "",
@@ -243,6 +245,11 @@ export class MakeIt3D {
 
   prices(opts: { signal?: AbortSignal } = {}): Promise<Prices> {
     return this.http.call<Prices>("credits/prices", { method: "GET", signal: opts.signal });
+  }
+
+  /** The operators' view (users whose app_metadata marks them operators; others get 403). */
+  ops(opts: { signal?: AbortSignal } = {}): Promise<OpsOverview> {
+    return this.http.call<OpsOverview>("ops", { method: "GET", signal: opts.signal });
   }
 
   // --- Storage ---------------------------------------------------------------------------------

@@ -45,10 +45,12 @@ export function createTransport(opts: {
   const base = opts.functionsUrl.replace(/\/+$/, "");
   return {
     async call<T>(path: string, req: RequestOptions): Promise<T> {
-      const url = new URL(`${base}/${path}`);
-      for (const [k, v] of Object.entries(req.query ?? {})) {
-        if (v !== undefined) url.searchParams.set(k, String(v));
-      }
+      // No URL object: React Native's is incomplete without a polyfill.
+      const query = Object.entries(req.query ?? {})
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+        .join("&");
+      const url = `${base}/${path}${query ? `?${query}` : ""}`;
       const headers: Record<string, string> = { accept: "application/json" };
       if (opts.apiKey) headers.apikey = opts.apiKey;
       if (req.idempotencyKey) headers["idempotency-key"] = req.idempotencyKey;
@@ -61,7 +63,7 @@ export function createTransport(opts: {
         let res: Response;
         let text: string;
         try {
-          res = await opts.fetch(url.toString(), {
+          res = await opts.fetch(url, {
             method: req.method,
             headers,
             body,

@@ -15,6 +15,8 @@ interface Hub {
   channel: RealtimeChannel;
   listeners: Set<HubListener>;
   subscribed: boolean;
+  /** The app's own channel on the topic: listened to, never left, its rejoins unseen. */
+  borrowed: boolean;
 }
 
 // Keyed by the supabase client, then by user id; nothing keeps a client alive.
@@ -35,6 +37,11 @@ export async function listenToJobs(
   let byUser = hubs.get(supabase);
   if (!byUser) hubs.set(supabase, byUser = new Map());
   let hub = byUser.get(userId);
+  // A channel someone removed (the app, on its copy of the same topic) is no use any more.
+  if (hub && hub.channel.state === "closed") {
+    byUser.delete(userId);
+    hub = undefined;
+  }
   if (!hub) {
     // Private channels authorize with the user's token; supabase-js keeps it current after
     // this (on every token refresh), and realtime-js rejoins with it after a reconnect.
@@ -43,28 +50,36 @@ export async function listenToJobs(
   }
   if (!hub) {
     const listeners = new Set<HubListener>();
+    const topic = jobsTopic(userId);
+    // realtime-js keeps one channel per topic: an app that joined it itself gets its own
+    // channel back from supabase.channel(), so that one is borrowed, not subscribed or removed.
+    const own = supabase.getChannels().find((c) => c.topic === `realtime:${topic}`);
     const created: Hub = {
-      channel: supabase.channel(jobsTopic(userId), { config: { private: true } }),
+      channel: own ?? supabase.channel(topic, { config: { private: true } }),
       listeners,
       subscribed: false,
+      borrowed: own !== undefined,
     };
-    created.channel
-      .on("broadcast", { event: "job" }, (msg) => {
-        for (const l of [...listeners]) l.onEvent(msg.payload);
-      })
-      .subscribe((status) => {
+    created.channel.on("broadcast", { event: "job" }, (msg) => {
+      for (const l of [...listeners]) l.onEvent(msg.payload);
+    });
+    if (!created.borrowed) {
+      created.channel.subscribe((status) => {
         created.subscribed = status === "SUBSCRIBED";
         for (const l of [...listeners]) l.onStatus(status);
       });
+    }
     byUser.set(userId, hub = created);
   }
   const joined = hub;
   joined.listeners.add(listener);
-  // A late listener learns the channel is already up, so it fetches the state it missed.
+  // A late listener learns the channel is already up, so it fetches the state it missed. On a
+  // borrowed channel its rejoins cannot be seen: the watch keeps polling besides the events.
   if (joined.subscribed) queueMicrotask(() => listener.onStatus("SUBSCRIBED"));
+  else if (joined.borrowed) queueMicrotask(() => listener.onStatus("CHANNEL_ERROR"));
   return () => {
     if (!joined.listeners.delete(listener) || joined.listeners.size > 0) return;
     if (byUser.get(userId) === joined) byUser.delete(userId);
-    supabase.removeChannel(joined.channel).catch(() => {});
+    if (!joined.borrowed) supabase.removeChannel(joined.channel).catch(() => {});
   };
 }

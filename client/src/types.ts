@@ -36,6 +36,9 @@ export type SketchToModelBody = S["SketchToModelRequest"];
 export type RefineModelBody = S["RefineModelRequest"];
 export type ConvertModelBody = S["ConvertModelRequest"];
 
+/** The operators' view (queue, failures by code, credits); operators only. */
+export type OpsOverview = S["OpsOverview"];
+
 /** The error body of every refusal (what ApiError is built from). */
 export type ErrorBody = S["ErrorBody"];
 export type ErrorCode = S["ErrorCode"];

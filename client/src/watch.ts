@@ -49,6 +49,7 @@ export function watchJob(
   opts: WatchOptions = {},
 ): () => void {
   const interval = Math.max(50, opts.pollIntervalMs ?? 2000);
+  const id = jobId.toLowerCase(); // events carry the UUID in lower case
   let lastSeq = -1;
   let stopped = false;
   /** Set once a terminal event arrived: only its task-status read is awaited now. */
@@ -125,7 +126,7 @@ export function watchJob(
   const onEvent = (payload: unknown) => {
     if (stopped || ending || typeof payload !== "object" || payload === null) return;
     const job = payload as JobView;
-    if (job.task_id !== jobId || typeof job.seq !== "number" || job.seq <= lastSeq) return;
+    if (job.task_id !== id || typeof job.seq !== "number" || job.seq <= lastSeq) return;
     if (isTerminal(job)) {
       // The event carries no signed URLs: the end is delivered from task-status.
       ending = true;

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { createClient } from "@supabase/supabase-js";
 import { ApiError, MakeIt3D } from "../dist/index.js";
+import { startTcpProxy } from "./node_proxy.mjs";
 import { runAll } from "./scenarios.mjs";
 
 function need(name) {
@@ -26,6 +27,7 @@ const host = {
   publishableKey: need("STACK_PUBLISHABLE_KEY"),
   serviceKey: need("STACK_SERVICE_KEY"),
   realtime,
+  startProxy: startTcpProxy,
   png: new Uint8Array(readFileSync(need("CLIENT_TEST_PNG"))),
   glb: new Uint8Array(readFileSync(need("CLIENT_TEST_GLB"))),
 };

@@ -9,7 +9,7 @@ import type { HubListener } from "../../client/src/hub.ts";
 import { newIdempotencyKey } from "../../client/src/ids.ts";
 import type { TaskStatus } from "../../client/src/types.ts";
 import { type JobUpdate, watchJob } from "../../client/src/watch.ts";
-import { CLIENT_DIR, ensureClientDeps } from "../_helpers/client_pkg.ts";
+import { CLIENT_DIR, ensureClientBuilt, ensureClientDeps } from "../_helpers/client_pkg.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(pred: () => boolean, what: string, ms = 5_000) {
@@ -70,6 +70,7 @@ Deno.test("client: the source runs anywhere (no Node, Deno or DOM-only API; runt
         ["Buffer", /\bBuffer\b/],
         ["Deno", /\bDeno\./],
         ["window/document", /\b(window|document|localStorage)\./],
+        ["URL (incomplete on React Native)", /\bnew URL\(|\bURLSearchParams\b/],
       ] as const
     ) {
       if (re.test(code)) bad.push(`${e.name}: ${what}`);
@@ -84,6 +85,33 @@ Deno.test("client: the source runs anywhere (no Node, Deno or DOM-only API; runt
   assert.equal(pkg.name, "@makeit3d/client");
   assert.ok(pkg.peerDependencies["@supabase/supabase-js"]);
   assert.equal(pkg.dependencies, undefined, "nothing but the peer at run time");
+});
+
+Deno.test("client: the built package imports only its own files, by .js specifiers (its .d.ts too)", async () => {
+  await ensureClientBuilt();
+  const bad: string[] = [];
+  let files = 0;
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(dir)) {
+      const p = `${dir}/${e.name}`;
+      if (e.isDirectory) await walk(p);
+      else if (e.name.endsWith(".js") || e.name.endsWith(".d.ts")) {
+        files++;
+        const text = await Deno.readTextFile(p);
+        // Static `from "x"` and dynamic `import("x")`; not storage.from("bucket").
+        for (const m of text.matchAll(/\bfrom\s+"([^"]+)"|\bimport\s*\(\s*"([^"]+)"\s*\)/g)) {
+          const spec = m[1] ?? m[2];
+          const dts = e.name.endsWith(".d.ts");
+          const own = spec.startsWith("./") || spec.startsWith("../");
+          if (!own && !(dts && spec === "@supabase/supabase-js")) bad.push(`${e.name}: ${spec}`);
+          else if (own && !spec.endsWith(".js")) bad.push(`${e.name}: ${spec}`);
+        }
+      }
+    }
+  };
+  await walk(`${CLIENT_DIR}/dist`);
+  assert.ok(files >= 16, `built files: ${files}`);
+  assert.deepEqual(bad, []);
 });
 
 Deno.test("client: idempotency keys without crypto.randomUUID (Hermes) are v4 UUIDs", () => {
@@ -165,6 +193,18 @@ Deno.test("client: a network failure is retried with the same Idempotency-Key; a
   assert.equal(seen[1].get("authorization"), "Bearer user-token");
   assert.equal(seen[1].get("apikey"), "sb_publishable_x");
   assert.equal(seen[1].get("content-type"), "application/json");
+
+  const urls: string[] = [];
+  await transport((url) => {
+    urls.push(url);
+    return Promise.resolve(Response.json({}));
+  }).call("task-status/j-1", {
+    method: "GET",
+    query: { service: "tripoai", limit: undefined, q: "a b&c" },
+  });
+  assert.deepEqual(urls, [
+    "http://bff.test/functions/v1/task-status/j-1?service=tripoai&q=a%20b%26c",
+  ]);
 
   let calls = 0;
   const refusing = transport(() => {
