@@ -274,11 +274,31 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
     async stop() {
       if (cron) clearInterval(cron);
-      await Promise.all([...functions.values()].map((f) => f.stop()));
-      await realtime.stop();
-      await Promise.all([gateway.server.shutdown(), sims.stop()]);
-      await Promise.all([storageSql.end({ timeout: 5 }), authSql.end({ timeout: 5 })]);
+      // Each part gets a bounded time, so one that hangs (a client that never lets go of a
+      // request) is named in the log and the rest, the pooler's process included, still stops.
+      const part = (what: string, p: Promise<unknown>) => bounded(what, p, log);
+      await part("functions", Promise.all([...functions.values()].map((f) => f.stop())));
+      await part("realtime", realtime.stop());
+      await part("gateway and simulators", Promise.all([gateway.server.shutdown(), sims.stop()]));
+      await part(
+        "stand-in pools",
+        Promise.all([storageSql.end({ timeout: 5 }), authSql.end({ timeout: 5 })]),
+      );
       await pooler.stop();
     },
   };
+}
+
+const STOP_PART_MS = 20_000;
+
+/** Waits for `p` at most STOP_PART_MS; past that, logs what is still stopping and goes on. */
+async function bounded(what: string, p: Promise<unknown>, log: (l: string) => void) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), STOP_PART_MS));
+  try {
+    const r = await Promise.race([p.then(() => "done" as const), late]);
+    if (r === "late") log(`stop: ${what} still stopping after ${STOP_PART_MS} ms; going on`);
+  } finally {
+    clearTimeout(timer);
+  }
 }
