@@ -6,7 +6,8 @@
 //    (the chaos suite starts stacks of its own). `--chaos` runs only tests/chaos/, `--pgtap`
 //    only the pgTAP tier.
 // 4. early drop: tests/flows/ again against a stack whose function isolates are retired after
-//    every response, as the platform may do, so nothing may rely on an isolate living on.
+//    every response, as the platform may do, so nothing may rely on an isolate living on; that
+//    stack is a legacy project (JWT keys, HS256 tokens), so both configurations run end to end.
 import { adminUrlOrExit } from "../localstack/db/cluster.ts";
 import {
   createDatabase,
@@ -30,6 +31,8 @@ const mode = args.includes("--unit")
   ? "pgtap"
   : "all";
 const filters = args.filter((a) => !a.startsWith("--"));
+// The main stack's project: `current` (new API keys, ES256 user tokens) unless TEST_PROJECT=legacy.
+const mainProject = Deno.env.get("TEST_PROJECT") === "legacy" ? "legacy" : "current";
 const stamp = Date.now();
 const prefix = "makeit3d_t";
 const names = {
@@ -170,6 +173,7 @@ try {
       dataDir: `${PROJECT_ROOT}.runs/storage-${names.main}`,
       log: writeLog,
       functionEnv: { LOG_LEVEL: "info" },
+      project: mainProject,
     });
     say(`stack up at ${stack.url} (${((performance.now() - t0) / 1000).toFixed(1)} s since start)`);
     const paths = filters.length
@@ -183,12 +187,16 @@ try {
 
     if (filters.length === 0 && mode === "all") {
       const dropUrl = await createDatabase(DEFAULT_ADMIN_URL, names.drop, names.template);
-      say("starting a stack that retires every function isolate after each response");
+      say(
+        "starting a legacy project's stack (JWT keys, HS256 user tokens) that retires every " +
+          "function isolate after each response",
+      );
       stack = await startStack({
         port: 0,
         dbUrl: dropUrl,
         skipMigrations: true,
         earlyDrop: true,
+        project: "legacy",
         dataDir: `${PROJECT_ROOT}.runs/storage-${names.drop}`,
         log: writeLog,
         functionEnv: { LOG_LEVEL: "info" },
