@@ -17,6 +17,7 @@ import { authVerify } from "./sections/auth_verify.ts";
 import { busyTail } from "./sections/busy_tail.ts";
 import { coldStart } from "./sections/cold_start.ts";
 import { cpuTime } from "./sections/cpu_time.ts";
+import { credits } from "./sections/credits.ts";
 import { largeModel } from "./sections/large_model.ts";
 import { pipeline } from "./sections/pipeline.ts";
 import { planCache } from "./sections/plan_cache.ts";
@@ -30,6 +31,7 @@ const SECTIONS: Section[] = [
   coldStart,
   postLatency,
   postBreakdown,
+  credits,
   cpuTime,
   pipeline("normal"),
   pipeline("early_drop"),
@@ -45,10 +47,24 @@ const SECTIONS: Section[] = [
   authVerify,
 ];
 
-// BENCH_ONLY=word,word runs only the sections whose name contains one of them (development);
-// BENCH_DEBUG=1 makes some sections print their raw samples to stderr.
-const only = Deno.env.get("BENCH_ONLY")?.split(",").map((s) => s.trim()).filter(Boolean);
+// `--only word,word` (or BENCH_ONLY=word,word) runs only the sections whose name contains one
+// of the words (development); BENCH_DEBUG=1 makes some sections print their raw samples to stderr.
+const onlyArg = Deno.args.findIndex((a) => a === "--only" || a.startsWith("--only="));
+const onlyText = onlyArg < 0
+  ? Deno.env.get("BENCH_ONLY")
+  : Deno.args[onlyArg].startsWith("--only=")
+  ? Deno.args[onlyArg].slice("--only=".length)
+  : Deno.args[onlyArg + 1];
+if (onlyArg >= 0 && !onlyText) {
+  console.error("usage: bench/main.ts [--only word,word]");
+  Deno.exit(2);
+}
+const only = onlyText?.split(",").map((s) => s.trim()).filter(Boolean);
 const sections = only ? SECTIONS.filter((s) => only.some((o) => s.name.includes(o))) : SECTIONS;
+if (only && sections.length === 0) {
+  console.error(`no section matches ${only.join(", ")}: ${SECTIONS.map((s) => s.name).join("; ")}`);
+  Deno.exit(2);
+}
 
 const prefix = "makeit3d_bench";
 const dbName = `${prefix}${Date.now()}`;

@@ -3,7 +3,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(27);
+select plan(33);
 
 select tests.create_user('cora');
 select tests.create_user('cole');
@@ -89,6 +89,32 @@ select results_eq(
 -- Signup grant: once, on first use.
 select is(bff.credit_available(tests.uid('cole'), 25), 25, 'signup: a new user starts with the grant');
 select is(bff.credit_available(tests.uid('cole'), 25), 25, 'signup: granted once');
+
+-- A new user's first priced enqueue: the signup grant first, then the hold (bff.hold_credits
+-- finds no account the first time); not enough even with the grant: refused, nothing held.
+select tests.create_user('cami');
+select tests.create_user('cato');
+create function pg_temp.enq_as(p_user text, p_key text, p_grant int)
+returns table (outcome text, balance int, price int) language sql as $$
+  select e.outcome, e.balance, e.price from bff.enqueue_job(tests.uid(p_user), 'text_to_model',
+    'tripo', 'cs-' || p_key, '{"prompt":"x"}', 'hdr:' || p_key, 'h', 'model', 1000, 1000, 1,
+    jsonb_build_object('prompt', 'p'), 8, 3600, p_grant) e
+$$;
+select results_eq($$ select * from pg_temp.enq_as('cami', 'first', 50) $$,
+  $$ values ('created'::text, 20, 30) $$, 'signup then hold: the grant pays the first job');
+select results_eq(
+  $$ select granted, charged, reserved from public.credit_accounts where user_id = tests.uid('cami') $$,
+  $$ values (50::bigint, 0::bigint, 30::bigint) $$, 'signup then hold: 30 held of 50');
+select is((select count(*)::int from public.credit_ledger where user_id = tests.uid('cami')
+           and entry = 'reserve'), 1, 'signup then hold: one reserve row');
+select results_eq($$ select * from pg_temp.enq_as('cato', 'first', 25) $$,
+  $$ values ('insufficient_credits'::text, 25, 30) $$, 'signup grant short of the price: refused');
+select results_eq(
+  $$ select granted, reserved from public.credit_accounts where user_id = tests.uid('cato') $$,
+  $$ values (25::bigint, 0::bigint) $$, 'signup grant short of the price: granted, nothing held');
+-- Reserve rows are written only by bff.hold_credits, and service code cannot call it directly.
+select ok(not has_function_privilege('service_role',
+  'bff.hold_credits(uuid, uuid, int, int, text)', 'execute'), 'hold_credits is internal');
 
 -- Append-only.
 select throws_ok($$ update public.credit_ledger set amount = 1 $$, '42501', null, 'the ledger cannot be updated');

@@ -82,6 +82,11 @@ const schema = z.object({
    * queueing for long; process-jobs runs up to 8 steps at once, each a few short round trips.
    */
   DB_POOL_SIZE: z.coerce.number().int().positive().optional(),
+  /**
+   * Under load, the wake-ups one isolate sends process-jobs after its enqueues are spaced this
+   * far apart (jobs/nudge.ts); a lone enqueue's goes out at once.
+   */
+  NUDGE_MIN_GAP_MS: z.coerce.number().int().min(0).max(1000).default(25),
   /** Wall-clock budget of one process-jobs invocation (the Edge limit is 150 s). */
   PROCESS_JOBS_BUDGET_MS: positiveInt(40_000),
   /** A job not finished this long after it was accepted ends failed (SPEC §5: never stuck). */

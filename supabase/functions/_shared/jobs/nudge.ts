@@ -4,13 +4,15 @@
 // pooler cannot offer, and no state in this isolate, which may be retired right after its
 // response. Each call is registered with EdgeRuntime.waitUntil, so it is sent even then.
 // Coalesced per isolate: at most one wake-up in flight and one queued behind it, at most one
-// started per MIN_GAP_MS, so a burst of POSTs costs a few calls, not hundreds; every enqueue is
-// still followed by a wake-up sent after its commit. A lone POST's wake-up goes out at once.
+// started per NUDGE_MIN_GAP_MS, so a burst of POSTs costs a few calls, not hundreds; every
+// enqueue is still followed by a wake-up sent after its commit. A lone POST's goes out at once.
 import type { Config } from "../config.ts";
 import { waitUntil } from "../runtime.ts";
 
-/** Under load, wake-ups are spaced this far apart (a job waits at most this much longer). */
-const MIN_GAP_MS = 5;
+// Under load, wake-ups are spaced NUDGE_MIN_GAP_MS apart (default 25; a job waits at most that
+// much longer). Each is a request through the gateway and the process-jobs isolate, competing for
+// the cores with the next POSTs: 5 ms cost about one wake-up per POST at c1; 25 ms caps them at
+// 40 a second per isolate.
 
 export function serviceHeaders(config: Config): Record<string, string> {
   if (config.secretKey) return { apikey: config.secretKey };
@@ -25,6 +27,7 @@ export function createNudger(
 ) {
   const url = `${config.SUPABASE_URL.replace(/\/$/, "")}/functions/v1/process-jobs`;
   const headers = { ...serviceHeaders(config), "content-type": "application/json" };
+  const minGapMs = config.NUDGE_MIN_GAP_MS;
   let inFlight = false;
   let again = false;
   let scheduled = false;
@@ -55,7 +58,7 @@ export function createNudger(
 
   function schedule(): void {
     scheduled = true;
-    const wait = Math.max(0, lastSent + MIN_GAP_MS - Date.now());
+    const wait = Math.max(0, lastSent + minGapMs - Date.now());
     waitUntil(
       new Promise<void>((resolve) => {
         setTimeout(() => {
