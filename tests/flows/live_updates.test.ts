@@ -82,11 +82,23 @@ it("live updates: every kind's job from accepted to complete, in order, nothing 
         `${name}: task-status shows the last seq`,
       );
     }
-    // The model jobs reported progress on the way (Tripo's own).
-    const progressed = feed.of(jobs.text).filter((e) =>
-      e.status === "processing" && e.progress > 0
+    // A running Tripo job reports Tripo's own progress on the way. A task that runs 20 s is
+    // polled while it runs whatever the machine's pace (a 2 s one can end before its first poll
+    // when process-jobs is slow to wake, as in the early-drop tier); cancelled once seen.
+    const slow = await start(user, "generate-text-to-model", {
+      task_id: "lv-p",
+      prompt: "a slow live teapot [sim:slow=20000]",
+    });
+    const seen = await feed.until(
+      slow,
+      (e) => e.some((x) => x.status === "processing" && x.progress > 0),
+      "a progress event",
     );
-    assert.ok(progressed.length >= 1, "progress events");
+    assert.ok(seen.every((e) => !TERMINAL.has(e.status)), "progress before the end");
+    const c = await call(`task-status/${slow}`, { token: user.token, method: "DELETE" });
+    assert.equal(c.status, 200);
+    const ended = await feed.until(slow, (e) => e.some((x) => TERMINAL.has(x.status)), "its end");
+    assert.equal(checkStream(ended), null);
     // A refine of the finished text model: its own stream too.
     const [m] = await db()`select asset_url from public.models where job_id = ${jobs.text}`;
     const refine = await start(user, "generate-refine-model", {
