@@ -17,3 +17,25 @@ export async function enqueueTextToModel(
       8, 3600)`;
   return r.job_id;
 }
+
+/**
+ * When the Tripo simulator accepted each job whose prompt starts `bench-<tag>-<i> `: its
+ * request-log time (ms) by i, first accepted POST /task only.
+ */
+export async function tripoSubmitTimes(
+  tripoUrl: string,
+  tag: string,
+): Promise<Map<number, number>> {
+  const log = await (await fetch(
+    `${tripoUrl}/__sim/requests?method=POST&path=/v2/openapi/task`,
+  )).json() as { requests: { time: string; status?: number; body?: { prompt?: string } }[] };
+  const submitAt = new Map<number, number>();
+  const re = new RegExp(`^bench-${tag}-(\\d+) `);
+  for (const e of log.requests) {
+    const m = e.body?.prompt?.match(re);
+    if (m && e.status === 200 && !submitAt.has(Number(m[1]))) {
+      submitAt.set(Number(m[1]), Date.parse(e.time));
+    }
+  }
+  return submitAt;
+}

@@ -13,6 +13,7 @@ import { type BenchContext, type Section, settings, type StackHandle } from "../
 import { FN } from "../context.ts";
 import { cpuMs } from "../proc.ts";
 import { fmt, percentile, round, sleep, waitFor } from "../stats.ts";
+import { tripoSubmitTimes } from "../jobs.ts";
 
 interface Sent {
   i: number;
@@ -90,17 +91,7 @@ export function pipeline(
       );
       await Promise.all(pollers);
 
-      const log = await (await fetch(
-        `${h.stack.tripoUrl}/__sim/requests?method=POST&path=/v2/openapi/task`,
-      )).json() as { requests: { time: string; status?: number; body?: { prompt?: string } }[] };
-      const submitAt = new Map<number, number>();
-      const re = new RegExp(`^bench-${tag}-(\\d+) `);
-      for (const e of log.requests) {
-        const m = e.body?.prompt?.match(re);
-        if (m && e.status === 200 && !submitAt.has(Number(m[1]))) {
-          submitAt.set(Number(m[1]), Date.parse(e.time));
-        }
-      }
+      const submitAt = await tripoSubmitTimes(h.stack.tripoUrl, tag);
       const rows = new Map(
         (await ctx.sql<{ id: string; state: string; finished_at: Date }[]>`
           select id, state, finished_at from public.jobs

@@ -8,6 +8,7 @@
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import { type BenchContext, FN, type Section } from "../context.ts";
 import { fmt, percentile, round, sleep, waitFor } from "../stats.ts";
+import { tripoSubmitTimes } from "../jobs.ts";
 
 const SUBSCRIBERS = 20;
 const JOBS = 100;
@@ -80,17 +81,7 @@ export const realtimeLatency: Section = {
         50,
       );
 
-      const log = await (await fetch(
-        `${h.stack.tripoUrl}/__sim/requests?method=POST&path=/v2/openapi/task`,
-      )).json() as { requests: { time: string; status?: number; body?: { prompt?: string } }[] };
-      const submitAt = new Map<number, number>();
-      const re = new RegExp(`^bench-${tag}-(\\d+) `);
-      for (const e of log.requests) {
-        const m = e.body?.prompt?.match(re);
-        if (m && e.status === 200 && !submitAt.has(Number(m[1]))) {
-          submitAt.set(Number(m[1]), Date.parse(e.time));
-        }
-      }
+      const submitAt = await tripoSubmitTimes(h.stack.tripoUrl, tag);
       const latency: number[] = [];
       const perJob: number[] = [];
       let disordered = 0;

@@ -158,16 +158,30 @@ export async function simControl(s: Sim, path: string, body?: unknown): Promise<
  * end them, or every later Tripo job of the suite waits on 429s.
  */
 export async function endStuckTripoTasks(): Promise<number> {
-  const { tasks } = await simControl("tripo", "tasks") as {
-    tasks: { task_id: string; status: string; outcome: string }[];
-  };
-  const stuck = tasks.filter((t) =>
-    t.outcome === "stuck" && (t.status === "running" || t.status === "queued")
-  );
-  for (const t of stuck) {
+  return await endTripoTasks((t) => t.outcome === "stuck");
+}
+
+export interface SimTripoTask {
+  task_id: string;
+  status: string;
+  outcome: string;
+  /** ISO time the simulator created it. */
+  created: string;
+}
+
+/** The Tripo simulator's tasks that have not ended (each holds a slot of the cap). */
+export async function activeTripoTasks(): Promise<SimTripoTask[]> {
+  const { tasks } = await simControl("tripo", "tasks") as { tasks: SimTripoTask[] };
+  return tasks.filter((t) => ["queued", "running", "unknown"].includes(t.status));
+}
+
+/** Ends (as cancelled) the simulator's active Tripo tasks `pick` selects; returns how many. */
+export async function endTripoTasks(pick: (t: SimTripoTask) => boolean): Promise<number> {
+  const ending = (await activeTripoTasks()).filter(pick);
+  for (const t of ending) {
     await simControl("tripo", `tasks/${t.task_id}`, { outcome: "cancelled", finish: true });
   }
-  return stuck.length;
+  return ending.length;
 }
 
 export interface SimRequest {

@@ -69,8 +69,7 @@ it("client (node): the same scenarios under Node with the built package", async 
 // The cancels above leave their `[sim:stuck]` tasks running at Tripo, as a cancel does at the real
 // one (it has no cancel call); each holds a slot of the account's concurrency cap, so they are
 // ended first, whatever else fails here. Then every stuck job the scenarios made must have ended
-// cancelled. (How many tasks there were is not fixed: a cancel that overtakes the submission
-// leaves no task id recorded, bff.record_submission storing it only while the job is active.)
+// cancelled. (How many tasks there were is not fixed: a cancel may overtake the submission.)
 it("client: the stuck jobs its scenarios made all ended cancelled; their Tripo tasks are ended", async () => {
   await endStuckTripoTasks();
   assert.equal(await endStuckTripoTasks(), 0, "none holds a slot any more");

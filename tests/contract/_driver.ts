@@ -2,7 +2,7 @@
 // answer to openapi.json: each response is checked by the Contract (ajv) before the test looks
 // at it, and the test then asserts the status it meant to provoke.
 import assert from "node:assert/strict";
-import { simControl } from "../_helpers/app.ts";
+import { activeTripoTasks, endTripoTasks, simControl } from "../_helpers/app.ts";
 import { Contract, loadDocument, type Observed } from "../_helpers/openapi.ts";
 import { stack } from "../_helpers/stack.ts";
 
@@ -104,15 +104,8 @@ export async function withStuckTripo<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } finally {
     await simControl("tripo", "config", { stuck: false });
-    const { tasks } = await simControl("tripo", "tasks") as {
-      tasks: { task_id: string; status: string; created: string }[];
-    };
-    for (const t of tasks) {
-      if (t.created < since || !["queued", "running", "unknown"].includes(t.status)) continue;
-      await simControl("tripo", `tasks/${t.task_id}`, { outcome: "cancelled", finish: true });
-    }
-    const left = (await simControl("tripo", "tasks") as { tasks: { status: string }[] }).tasks
-      .filter((t) => ["queued", "running", "unknown"].includes(t.status));
+    await endTripoTasks((t) => t.created >= since);
+    const left = await activeTripoTasks();
     assert.deepEqual(left, [], "no Tripo task is left holding the simulator's cap");
   }
 }
