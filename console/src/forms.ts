@@ -2,7 +2,15 @@
 // Every job kind the BFF starts, with its options as form fields (the names are the request
 // body's, supabase/functions/_shared/jobs/schemas.ts), and the body a filled form makes.
 // Empty fields are left out, so the BFF's defaults apply; "Extra JSON" reaches anything else.
-import type { Accepted, MakeIt3D } from "./client.ts";
+import type {
+  Accepted,
+  ConvertFormat,
+  ConvertModelBody,
+  ImageToImageBody,
+  ImageToModelBody,
+  MakeIt3D,
+  TextToModelBody,
+} from "./client.ts";
 import { el } from "./dom.ts";
 
 export type InputKind = "image" | "sketch" | "model";
@@ -31,7 +39,22 @@ export interface Kind {
   fields: Field[];
 }
 
-const FORMATS = ["GLTF", "USDZ", "FBX", "OBJ", "STL", "3MF"] as const;
+/**
+ * A select of every value the request body `B` takes for `name`, checked by the compiler against
+ * the types generated from openapi.json: a value the API refuses, or one it takes that is missing
+ * here, does not compile (the lists cannot drift from the schemas).
+ */
+const choices = <B>() =>
+<K extends keyof B & string, const V extends readonly NonNullable<B[K]>[]>(
+  name: K,
+  options: V & AllOf<NonNullable<B[K]>, V[number]>,
+  required = false,
+): Field => select(name, options.map(String), required);
+type AllOf<T, Listed> = [Exclude<T, Listed>] extends [never] ? unknown
+  : { missing: Exclude<T, Listed> };
+const allOf = <T>() => <const V extends readonly T[]>(v: V & AllOf<T, V[number]>): V => v;
+
+const FORMATS = allOf<ConvertFormat>()(["GLTF", "USDZ", "FBX", "OBJ", "STL", "3MF"]);
 const bool = (name: string): Field => ({ name, type: "bool" });
 const int = (name: string): Field => ({ name, type: "int" });
 const select = (name: string, options: readonly string[], required = false): Field => ({
@@ -41,8 +64,9 @@ const select = (name: string, options: readonly string[], required = false): Fie
   required,
 });
 
+const modelChoice = choices<TextToModelBody>();
 const MODEL_OPTIONS: Field[] = [
-  select("style", [
+  modelChoice("style", [
     "person:person2cartoon",
     "animal:venom",
     "object:clay",
@@ -54,7 +78,7 @@ const MODEL_OPTIONS: Field[] = [
   ]),
   bool("texture"),
   bool("pbr"),
-  select("texture_quality", ["standard", "detailed"]),
+  modelChoice("texture_quality", ["standard", "detailed"]),
   int("face_limit"),
   { name: "model_version", type: "text" },
   bool("auto_size"),
@@ -63,18 +87,20 @@ const MODEL_OPTIONS: Field[] = [
 ];
 const IMAGE_MODEL_OPTIONS: Field[] = [
   ...MODEL_OPTIONS,
-  select("orientation", ["default", "align_image"]),
-  select("texture_alignment", ["original_image", "geometry"]),
+  choices<ImageToModelBody>()("orientation", ["default", "align_image"]),
+  choices<ImageToModelBody>()("texture_alignment", ["original_image", "geometry"]),
 ];
 const OUTPUT_FORMATS: Field = { name: "output_formats", type: "formats", label: "also convert to" };
 const IMAGE_OPTIONS: Field[] = [
   { name: "style", type: "text" },
   select("n", ["1", "2", "3", "4"]),
-  select("background", ["transparent", "opaque", "auto"]),
-  select("size", ["1024x1024", "1536x1024", "1024x1536", "auto"]),
-  select("quality", ["low", "medium", "high", "auto"]),
+  choices<ImageToImageBody>()("background", ["transparent", "opaque", "auto"]),
+  choices<ImageToImageBody>()("size", ["1024x1024", "1536x1024", "1024x1536", "auto"]),
+  choices<ImageToImageBody>()("quality", ["low", "medium", "high", "auto"]),
 ];
 const PROMPT: Field = { name: "prompt", type: "textarea", required: true };
+
+const convertChoice = choices<ConvertModelBody>();
 
 export const KINDS: Record<string, Kind> = {
   text_to_model: {
@@ -140,14 +166,14 @@ export const KINDS: Record<string, Kind> = {
     method: "convertModel",
     fields: [
       { name: "input_model_asset_url", type: "url", required: true, input: "model" },
-      select("format", FORMATS, true),
+      convertChoice("format", FORMATS, true),
       bool("quad"),
       bool("force_symmetry"),
       int("face_limit"),
       bool("flatten_bottom"),
       { name: "flatten_bottom_threshold", type: "number" },
       int("texture_size"),
-      select("texture_format", [
+      convertChoice("texture_format", [
         "BMP",
         "DPX",
         "HDR",
@@ -165,8 +191,8 @@ export const KINDS: Record<string, Kind> = {
       bool("bake"),
       bool("animate_in_place"),
       bool("export_vertex_colors"),
-      select("export_orientation", ["+x", "-x", "+y", "-y"]),
-      select("fbx_preset", ["blender", "3dsmax", "mixamo"]),
+      convertChoice("export_orientation", ["+x", "-x", "+y", "-y"]),
+      convertChoice("fbx_preset", ["blender", "3dsmax", "mixamo"]),
     ],
   },
 };
