@@ -118,8 +118,8 @@ function ensureChromium() {
   }
 }
 
-// The typed client (client/, its own package and lock file): installed and built with tsc so the
-// stack can serve client/dist and its tests run what an app would get. Tests rebuild it anyway.
+// The typed client (client/, its own package and lock file): its npm dependencies installed, for
+// the console's bundle and the client's tests (which build client/dist themselves, once per run).
 function ensureClientPackage() {
   const dir = join(root, "client");
   if (!existsSync(join(dir, "package.json"))) return;
@@ -129,7 +129,6 @@ function ensureClientPackage() {
     log("installing the client's npm dependencies: npm ci (client/)");
     execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: dir, stdio: "inherit" });
   }
-  execFileSync("npm", ["run", "--silent", "build"], { cwd: dir, stdio: "inherit" });
 }
 
 ensureNodeModules();
