@@ -56,6 +56,9 @@ const realServe = Deno.serve;
 
 // In EarlyDrop mode the runner is told how busy the isolate is whenever that changes: it routes
 // a request here only while the isolate is working anyway, and retires it once it is idle.
+/** Answer header of a request refused because this isolate is shutting down (runner.ts). */
+const RETIRING = "x-edge-retiring";
+
 let reportTimer: ReturnType<typeof setTimeout> | undefined;
 function idleCheck(): void {
   if (!earlyDrop || shuttingDown || served === 0) return;
@@ -88,6 +91,12 @@ const server = realServe(
   { hostname: "127.0.0.1", port, onListen: () => say({ type: "ready" }) },
   async (req, info) => {
     if (new URL(req.url).pathname === "/__edge_probe") return new Response("ok");
+    // A request without a body that reaches an isolate already shutting down does not run here
+    // (the exit could cut it off): the platform sends it to another isolate, and so does the
+    // runner on this answer. One with a body runs as before (the runner cannot send it again).
+    if (shuttingDown && req.body === null) {
+      return new Response(null, { status: 503, headers: { [RETIRING]: "1" } });
+    }
     inFlight++;
     served++;
     wallClock ??= setTimeout(() => void shutdown("WallClockTime"), wallClockMs);

@@ -265,7 +265,7 @@ export class FunctionRunner {
   }
 
   /** Sends one request to the function (path includes the function's own first segment). */
-  async fetch(pathAndQuery: string, init: RequestInit): Promise<Response> {
+  async fetch(pathAndQuery: string, init: RequestInit, attempt = 0): Promise<Response> {
     const iso = await this.ensureRunning();
     iso.dispatched++;
     iso.inFlight++;
@@ -275,6 +275,11 @@ export class FunctionRunner {
     } catch (e) {
       iso.inFlight--;
       await Promise.race([iso.exited, new Promise((r) => setTimeout(r, 200))]);
+      if (iso.shutdownReason && init.body == null && attempt < 2 && refused(e)) {
+        // The isolate had exited before this request reached it: it never ran; a fresh one takes it.
+        if (this.#active === iso) this.#active = null;
+        return await this.fetch(pathAndQuery, init, attempt + 1);
+      }
       if (iso.shutdownReason === "WallClockTime") {
         return platformError(504, "WORKER_TIMEOUT", "Function exceeded the wall clock limit");
       }
@@ -285,6 +290,15 @@ export class FunctionRunner {
         "WORKER_ERROR",
         "Function exited due to an error (please check logs)",
       );
+    }
+    if (res.headers.get("x-edge-retiring") && attempt < 2) {
+      // It reached an isolate that had begun to shut down, and never ran: send it to a fresh one
+      // (ensureRunning no longer picks the retiring isolate).
+      iso.inFlight--;
+      await res.body?.cancel();
+      iso.shutdownReason ??= "retiring";
+      if (this.#active === iso) this.#active = null;
+      return await this.fetch(pathAndQuery, init, attempt + 1);
     }
     const pending = res.headers.get("x-edge-pending");
     if (pending !== null) iso.state = { ...iso.state, pending: Number(pending) };
@@ -341,4 +355,13 @@ export function platformError(status: number, code: string, message: string): Re
     status,
     headers: { "content-type": "application/json", "sb-error-code": code },
   });
+}
+
+/** A fetch that failed because nothing listened any more (the request was never received). */
+function refused(e: unknown): boolean {
+  for (let c: unknown = e; c; c = (c as { cause?: unknown }).cause) {
+    if (c instanceof Deno.errors.ConnectionRefused) return true;
+    if (/connection refused/i.test(String((c as Error).message ?? c))) return true;
+  }
+  return false;
 }
