@@ -11,6 +11,7 @@ import { createOpenAIImages } from "../providers/openai.ts";
 import { createTripoClient } from "../providers/tripo.ts";
 import type { Storage } from "../storage/adapter.ts";
 import { createFailpoints } from "./failpoints.ts";
+import { createSlots } from "./slots.ts";
 import { createOpenAIStep } from "./openai_step.ts";
 import { createOutcomes, type Outcome } from "./outcome.ts";
 import { jobRequest } from "./schemas.ts";
@@ -19,8 +20,19 @@ import { createTripoStep } from "./tripo_step.ts";
 
 /** After a wake-up, how long to let a burst of new jobs gather before claiming them. */
 const WAKE_COALESCE_MS = 3;
-/** Steps in flight at once in one invocation. */
-const MAX_IN_FLIGHT = 8;
+/**
+ * Steps in flight at once in one invocation. Most are a Tripo submit or poll: a provider call and
+ * a statement or two, waiting on the network. With 8, process-jobs was bound by their latency, not
+ * by CPU: at 40 POSTs a second (about 240 steps a second) the queue grew without end whenever the
+ * machine was busy (enqueue → submit p50 0.6 s with isolates retired after each response; 18 ms
+ * with 32).
+ */
+const MAX_IN_FLIGHT = 32;
+/**
+ * Of those, steps that hold or stream a provider's output (an OpenAI call and its images, a model
+ * moved into Storage): as many as all steps were before, the load the 256 MB limit was sized for.
+ */
+const MAX_HEAVY = 8;
 /** How long an idle invocation waits for a job that becomes due soon (e.g. a poll). */
 const MAX_IDLE_WAIT_MS = 5_000;
 
@@ -36,6 +48,8 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
   const HEARTBEAT_MS = Math.max(1000, Math.floor((LEASE_SECONDS * 1000) / 4));
   const failpoint = createFailpoints(config.FAILPOINT_DIR);
   const outcomes = createOutcomes(db, log);
+  const heavy = createSlots(MAX_HEAVY);
+  const transfer = createTransfer({ config, storage, log, failpoint });
   const outputRef = (job: ClaimedJob, file: string): OutputRef => {
     const ref = {
       bucket: config.GENERATED_ASSETS_BUCKET,
@@ -55,7 +69,7 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
       baseUrl: config.TRIPO_API_BASE_URL,
     }),
     outcomes,
-    streamOutput: createTransfer({ config, storage, log, failpoint }),
+    streamOutput: (url, out, type, lease) => heavy.run(() => transfer(url, out, type, lease)),
     outputRef,
     failpoint,
   });
@@ -95,7 +109,9 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
         return await outcomes.fail(job, "invalid_request");
       }
       const r = req.data;
-      return r.op === "tripo_task" ? await tripoStep(job, r, ctl.signal) : await openaiStep(job, r);
+      return r.op === "tripo_task"
+        ? await tripoStep(job, r, ctl.signal)
+        : await heavy.run(() => openaiStep(job, r));
     } catch (e) {
       return await outcomes.fromError(job, e);
     } finally {
