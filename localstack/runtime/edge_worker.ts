@@ -15,6 +15,8 @@ const entry = Deno.env.get("EDGE_ENTRY");
 const port = Number(Deno.env.get("EDGE_PORT"));
 const earlyDrop = Deno.env.get("EDGE_EARLY_DROP") === "1";
 const wallClockMs = Number(Deno.env.get("EDGE_WALL_CLOCK_MS") ?? 150_000);
+/** Tests only (runner.ts, shutdownNoticeDelayMs): the runner hears of a shutdown this late. */
+const noticeDelayMs = Number(Deno.env.get("EDGE_SHUTDOWN_NOTICE_DELAY_MS") ?? 0);
 /** How long work registered during beforeunload may take before the isolate exits. */
 const UNLOAD_GRACE_MS = 1_000;
 if (!entry || !port) throw new Error("edge_worker: EDGE_ENTRY and EDGE_PORT are required");
@@ -72,7 +74,8 @@ function idleCheck(): void {
 async function shutdown(reason: string): Promise<never> {
   if (shuttingDown) return await new Promise<never>(() => {});
   shuttingDown = true;
-  say({ type: "shutdown", reason });
+  if (noticeDelayMs > 0) setTimeout(() => say({ type: "shutdown", reason }), noticeDelayMs);
+  else say({ type: "shutdown", reason });
   const ev = new CustomEvent("beforeunload", { detail: { reason } });
   globalThis.dispatchEvent(ev);
   const grace = new Promise((r) => setTimeout(r, UNLOAD_GRACE_MS));

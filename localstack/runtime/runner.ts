@@ -56,6 +56,11 @@ export interface RuntimeOptions {
   earlyDrop?: boolean;
   /** Wall clock of an isolate from its first request; default 150 000 ms (the Free plan). */
   wallClockMs?: number;
+  /**
+   * Tests only: how long an isolate that begins to shut down keeps that from the runner, which
+   * meanwhile still routes requests to it (the window the platform's router has too). Default 0.
+   */
+  shutdownNoticeDelayMs?: number;
 }
 
 /** One isolate: a process serving one function. */
@@ -92,6 +97,7 @@ export class Isolate {
         EDGE_PORT: String(this.port),
         EDGE_EARLY_DROP: opts.earlyDrop ? "1" : "0",
         EDGE_WALL_CLOCK_MS: String(opts.wallClockMs ?? 150_000),
+        EDGE_SHUTDOWN_NOTICE_DELAY_MS: String(opts.shutdownNoticeDelayMs ?? 0),
         DENO_NO_PACKAGE_JSON: "1",
         DENO_NO_UPDATE_CHECK: "1",
       },

@@ -5,12 +5,12 @@
 // (fixtures/edge-probe) leaves a file behind when its work ran. No stack needed.
 import assert from "node:assert/strict";
 import { it } from "../_helpers/app.ts";
-import { FunctionRunner } from "../../localstack/runtime/runner.ts";
+import { FunctionRunner, type RuntimeOptions } from "../../localstack/runtime/runner.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
-function probe(opts: { earlyDrop?: boolean; wallClockMs?: number } = {}) {
+function probe(opts: RuntimeOptions = {}) {
   const lines: string[] = [];
   const runner = new FunctionRunner(
     {
@@ -22,8 +22,8 @@ function probe(opts: { earlyDrop?: boolean; wallClockMs?: number } = {}) {
     opts,
     (l) => lines.push(l),
   );
-  const call = async (route: string) => {
-    const res = await runner.fetch(`/edge-probe/${route}`, { method: "GET" });
+  const call = async (route: string, init: RequestInit = { method: "GET" }) => {
+    const res = await runner.fetch(`/edge-probe/${route}`, init);
     return { status: res.status, body: await res.json() };
   };
   return { runner, call, lines };
@@ -103,6 +103,38 @@ it("runtime: past the wall clock the isolate shuts down and the request gets a 5
     const again = await p.call("whoami");
     assert.equal(again.status, 200);
     assert.equal(again.body.served, 1);
+  } finally {
+    await p.runner.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+it("runtime: a request that reaches an isolate already shutting down is served by a fresh one", async () => {
+  // The runner hears of the shutdown 5 s late, so for the ~900 ms the isolate takes to exit it
+  // keeps routing requests there, as the platform's router may. A body-less request it sends
+  // there never runs there: it is sent on to a fresh isolate. One with a body runs where it
+  // landed (it cannot be sent twice).
+  const dir = await Deno.makeTempDir();
+  const p = probe({ shutdownNoticeDelayMs: 5_000 });
+  try {
+    const first = await p.call(`unload?file=${dir}/old&ms=900`);
+    const exited = p.runner.kill("SIGTERM");
+    assert.ok(exited, "an isolate to stop");
+    await until(() => exists(`${dir}/old.start`), "beforeunload in the old isolate");
+    const withBody = await p.call("whoami", { method: "POST", body: "{}" });
+    const bodyless = await p.call("whoami");
+    assert.equal(withBody.status, 200);
+    assert.equal(
+      withBody.body.isolate,
+      first.body.isolate,
+      "a request with a body ran where it landed",
+    );
+    assert.equal(bodyless.status, 200, JSON.stringify(bodyless.body));
+    assert.notEqual(bodyless.body.isolate, first.body.isolate, "sent on to a fresh isolate");
+    assert.equal(bodyless.body.served, 1);
+    assert.equal(await exists(`${dir}/old`), false, "the old isolate was still shutting down");
+    await exited;
+    assert.equal(await Deno.readTextFile(`${dir}/old`), "TerminationRequested");
   } finally {
     await p.runner.stop();
     await Deno.remove(dir, { recursive: true });
