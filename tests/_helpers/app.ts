@@ -186,6 +186,8 @@ export async function endTripoTasks(pick: (t: SimTripoTask) => boolean): Promise
 
 export interface SimRequest {
   seq: number;
+  /** When the request arrived (ISO). */
+  time: string;
   method: string;
   path: string;
   status: number;

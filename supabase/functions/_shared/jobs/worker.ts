@@ -181,7 +181,13 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
     const elapsed = () => performance.now() - started;
     let dueMisses = 0;
     while (!stopping && elapsed() < budgetMs) {
-      const free = MAX_IN_FLIGHT - inflight.size;
+      // Never more heavy steps here than MAX_HEAVY running and MAX_HEAVY waiting for a slot (any
+      // job claimed may turn out to be one): more would only wait here too, holding jobs another
+      // invocation could run now.
+      const free = Math.min(
+        MAX_IN_FLIGHT - inflight.size,
+        2 * MAX_HEAVY - heavy.busy - heavy.waiting,
+      );
       let claimed: ClaimedJob[] = [];
       if (free > 0 && !stopping) {
         try {
