@@ -79,7 +79,8 @@ const schema = z.object({
   /**
    * Client connections per isolate to SUPABASE_DB_URL (the transaction pooler). A generation
    * request makes one round trip, so two cover an isolate's concurrent requests without
-   * queueing for long; process-jobs runs up to 32 steps at once, each a few short round trips between provider calls.
+   * queueing for long; process-jobs runs up to 32 steps at once, each a few short round trips
+   * between provider calls.
    */
   DB_POOL_SIZE: z.coerce.number().int().positive().optional(),
   /**
