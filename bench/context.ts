@@ -19,6 +19,8 @@ import { handleFor, type StackHandle } from "./stack_handle.ts";
 export type { StackHandle };
 
 export const FN = "generate-text-to-model";
+/** The floor (bench/floor_server.ts) as a function of the main stack. */
+export const FLOOR_FN = "floor";
 export const USERS = 200;
 /** The stack's Tripo cap for the run: high, so paced phases never wait on it. */
 export const TRIPO_CAP = 1000;
@@ -85,9 +87,21 @@ export class BenchContext {
   ) {}
 
   static async create(dbUrl: string, dataDir: string): Promise<BenchContext> {
-    const stack = await startStack(stackOptions(dbUrl, `${dataDir}/main`, {}));
+    // The floor is also deployed as a function of the main stack (bench/floor_server.ts).
+    const stack = await startStack(stackOptions(dbUrl, `${dataDir}/main`, {
+      extraFunctions: [{ name: FLOOR_FN, verifyJwt: false, entry: "bench/floor_server.ts" }],
+    }));
     try {
       const sql = postgres(dbUrl, { max: 4, onnotice: () => {} });
+      await sql`create schema if not exists bench`;
+      await sql`
+        create table if not exists bench.floor_jobs (
+          id uuid primary key default gen_random_uuid(),
+          user_id uuid not null,
+          task_id text not null,
+          prompt text not null,
+          created_at timestamptz not null default now()
+        )`;
       const users = (await sql<{ id: string }[]>`
         insert into auth.users (id, email)
         select gen_random_uuid(), 'bench-' || i || '@example.com'
@@ -141,20 +155,12 @@ export class BenchContext {
   }
 
   /**
-   * The floor server (bench/floor_server.ts), started on first use: the same minimal POST as
-   * the platform has it, through the same pooler as the functions.
+   * The floor as a bare process (bench/floor_server.ts), started on first use: the same minimal
+   * POST, through the same pooler as the functions, without the Edge runtime around it. The
+   * floor as a function of the main stack: `main.directUrl(FLOOR_FN)`, `main.fnUrl(FLOOR_FN)`.
    */
   floor(): Promise<Served> {
     this.#floor ??= (async () => {
-      await this.sql`create schema if not exists bench`;
-      await this.sql`
-        create table if not exists bench.floor_jobs (
-          id uuid primary key default gen_random_uuid(),
-          user_id uuid not null,
-          task_id text not null,
-          prompt text not null,
-          created_at timestamptz not null default now()
-        )`;
       const served = await serveProcess(`${PROJECT_ROOT}bench/floor_server.ts`, {
         FLOOR_DB_URL: this.main.stack.poolerUrl,
         FLOOR_JWKS: JSON.stringify(this.main.stack.keys.jwks),

@@ -3,15 +3,19 @@
 // `authenticated`), zod body validation, and ONE insert statement (no client-side transaction),
 // through the same transaction pooler the functions use, with the functions' connection
 // settings (postgres.js `poolOptions(2)`: prepare off, a pool of 2, as a generation isolate
-// gets). Run as its own `deno run` process and bound through DENO_SERVE_ADDRESS, like a function.
+// gets). Served two ways: as an Edge Function of the bench's stack (StackOptions.extraFunctions:
+// the same runtime, gateway and platform variables as the product's functions, which is what
+// "on the platform" means), and as a bare `deno run` process bound through DENO_SERVE_ADDRESS
+// (FLOOR_* variables), a reference without the runtime.
 import { Hono } from "hono";
 import { z } from "zod";
 import * as jose from "jose";
 import postgres from "postgres";
 import { poolOptions } from "../supabase/functions/_shared/db.ts";
 
-const jwks = jose.createLocalJWKSet(JSON.parse(Deno.env.get("FLOOR_JWKS") ?? '{"keys":[]}'));
-const sql = postgres(Deno.env.get("FLOOR_DB_URL") ?? "", poolOptions(2));
+const env = (name: string) => Deno.env.get(`FLOOR_${name}`) ?? Deno.env.get(`SUPABASE_${name}`);
+const jwks = jose.createLocalJWKSet(JSON.parse(env("JWKS") ?? '{"keys":[]}'));
+const sql = postgres(env("DB_URL") ?? "", poolOptions(2));
 
 const body = z.strictObject({
   task_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),

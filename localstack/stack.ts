@@ -14,7 +14,7 @@ import {
 import { resolveAdminUrl } from "./db/cluster.ts";
 import { type PgBouncer, startPgBouncer } from "./db/pgbouncer.ts";
 import { standinPool } from "./db/standin_pool.ts";
-import { FunctionRunner, readFunctionConfig } from "./runtime/runner.ts";
+import { type FunctionConfig, FunctionRunner, readFunctionConfig } from "./runtime/runner.ts";
 import { createGateway } from "./gateway.ts";
 import { createConsoleHandler } from "./console.ts";
 import { createStorageHandler } from "./storage/mod.ts";
@@ -59,6 +59,11 @@ export interface StackOptions {
   simulatorsProcess?: boolean;
   /** Print function logs (default true). */
   logFunctions?: boolean;
+  /**
+   * Functions from outside supabase/functions served beside the project's, as if deployed to
+   * it (same runtime, environment and gateway): the benchmark's floor. Default none.
+   */
+  extraFunctions?: FunctionConfig[];
   log?: (line: string) => void;
 }
 
@@ -197,7 +202,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const logFunctions = opts.logFunctions ?? true;
   const runtime = { earlyDrop: opts.earlyDrop ?? false, wallClockMs: opts.wallClockMs };
   const functions = new Map<string, FunctionRunner>();
-  for (const cfg of await readFunctionConfig()) {
+  for (const cfg of [...await readFunctionConfig(), ...opts.extraFunctions ?? []]) {
     functions.set(
       cfg.name,
       new FunctionRunner(cfg, functionEnv, runtime, (line) => {

@@ -1,9 +1,12 @@
-// POST latency: the floor (bench/floor_server.ts) against the generation function, straight to
-// its isolate and through the gateway, at c1 and c32. Interleaved: each target gets BLOCKS
-// blocks of the requests, in a rotating order, so a slow spell of the shared machine lands on
-// all of them. The Tripo cap is filled (ctx.fillTripoCap), so the jobs wait in the queue while
-// the wake-up → process-jobs → claim path stays live.
-import { type BenchContext, FN, type Section, settings } from "../context.ts";
+// POST latency: the generation function against the floor (bench/floor_server.ts), at c1 and
+// c32, each straight to its isolate and through the gateway. The floor runs as a function of
+// the same stack (same runtime, gateway and pooler: what it would be on the platform); the bare
+// floor, the same code as a plain process outside the runtime, is measured beside them for
+// reference. Interleaved: each target gets BLOCKS blocks of the requests, in a rotating order,
+// so a slow spell of the shared machine lands on all of them. The Tripo cap is filled
+// (ctx.fillTripoCap), so the jobs wait in the queue while the wake-up → process-jobs → claim
+// path stays live.
+import { type BenchContext, FLOOR_FN, FN, type Section, settings } from "../context.ts";
 import { mapRound } from "../report.ts";
 import { fmt, percentile, round } from "../stats.ts";
 
@@ -23,10 +26,14 @@ export const postLatency: Section = {
   async run(ctx: BenchContext) {
     const h = ctx.main;
     const targets = {
-      floor: await ctx.floorUrl(),
+      floor: await h.directUrl(FLOOR_FN),
+      floor_gateway: h.fnUrl(FLOOR_FN),
+      floor_bare: await ctx.floorUrl(),
       direct: await h.directUrl(FN),
       gateway: h.fnUrl(FN),
     };
+    // Each of the function's targets against the floor served the same way.
+    const refOf = { direct: "floor", gateway: "floor_gateway" } as const;
     await ctx.fillTripoCap();
     for (const [name, url] of Object.entries(targets)) {
       await ctx.runLoad({
@@ -40,7 +47,9 @@ export const postLatency: Section = {
     await ctx.cancelOpenJobs();
     const names = Object.keys(targets) as (keyof typeof targets)[];
     const perBlock = Math.ceil(settings.postRequests / BLOCKS);
-    const lat: Record<string, Record<string, Lat>> = { floor: {}, direct: {}, gateway: {} };
+    const lat: Record<string, Record<string, Lat>> = Object.fromEntries(
+      names.map((n) => [n, {}]),
+    );
     for (const c of LEVELS) {
       const all = Object.fromEntries(
         names.map((n) => [n, { lat: [] as number[], wallMs: 0, non202: 0, p50s: [] as number[] }]),
@@ -65,45 +74,59 @@ export const postLatency: Section = {
       }
       for (const name of names) {
         const a = all[name];
+        const ref = all[refOf[name as keyof typeof refOf] ?? "floor"];
         lat[name][`c${c}`] = {
           p50: percentile(a.lat, 50),
           p99: percentile(a.lat, 99),
           rps: a.lat.length / (a.wallMs / 1000),
           non202: a.non202,
-          blockRatios: a.p50s.map((v, i) => round(v / all.floor.p50s[i])),
+          blockRatios: a.p50s.map((v, i) => round(v / ref.p50s[i])),
         };
       }
     }
     await ctx.clearTripoCap();
     const out: Record<string, unknown> = {};
     for (const c of LEVELS.map((l) => `c${l}`)) {
-      const f = lat.floor[c];
-      for (const name of ["direct", "gateway"]) {
+      for (const name of ["direct", "gateway"] as const) {
         const m = lat[name][c];
+        const f = lat[refOf[name]][c];
         const r50 = m.p50 / f.p50;
         const r99 = m.p99 / f.p99;
         ctx.report.row(
           `POST ${FN} ${name}, ${c} (${settings.postRequests} req): p50 / p99, req/s`,
           `${fmt(m.p50, " ms")} / ${fmt(m.p99, " ms")}, ${fmt(m.rps)} req/s` +
             (m.non202 ? ` (${m.non202} non-202)` : ""),
-          `floor ${fmt(f.p50, " ms")} / ${fmt(f.p99, " ms")}, ${fmt(f.rps)} req/s; ratio ${
-            fmt(r50)
-          }× / ${fmt(r99)}× (p50 ratio per round: ${m.blockRatios.join(", ")})`,
+          `floor function ${name} ${fmt(f.p50, " ms")} / ${fmt(f.p99, " ms")}, ${
+            fmt(f.rps)
+          } req/s; ratio ${fmt(r50)}× / ${fmt(r99)}× (p50 ratio per round: ${
+            m.blockRatios.join(", ")
+          })`,
           "p50 ≤ 1.5×, p99 ≤ 3× floor",
           r50 <= 1.5 && r99 <= 3 && m.non202 === 0 && f.non202 === 0,
         );
       }
+      const bare = lat.floor_bare[c];
+      const fd = lat.floor[c];
+      ctx.report.row(
+        `POST floor as a bare process, ${c}: p50 / p99, req/s`,
+        `${fmt(bare.p50, " ms")} / ${fmt(bare.p99, " ms")}, ${fmt(bare.rps)} req/s`,
+        `the floor as a function, direct: ${fmt(fd.p50, " ms")} / ${fmt(fd.p99, " ms")} (${
+          fmt(fd.p50 / bare.p50)
+        }× / ${fmt(fd.p99 / bare.p99)}× the bare process: the runtime's share); the function ` +
+          `direct against the bare floor ${fmt(lat.direct[c].p50 / bare.p50)}× p50`,
+        "reference",
+        null,
+      );
       const plain = ({ blockRatios: _, ...rest }: Lat) => mapRound(rest);
       out[c] = {
-        floor: plain(lat.floor[c]),
-        direct: plain(lat.direct[c]),
-        gateway: plain(lat.gateway[c]),
+        ...Object.fromEntries(names.map((n) => [n, plain(lat[n][c])])),
         direct_block_ratios_p50: lat.direct[c].blockRatios,
         gateway_block_ratios_p50: lat.gateway[c].blockRatios,
-        direct_ratio_p50: round(lat.direct[c].p50 / f.p50),
-        direct_ratio_p99: round(lat.direct[c].p99 / f.p99),
-        gateway_ratio_p50: round(lat.gateway[c].p50 / f.p50),
-        gateway_ratio_p99: round(lat.gateway[c].p99 / f.p99),
+        direct_ratio_p50: round(lat.direct[c].p50 / lat.floor[c].p50),
+        direct_ratio_p99: round(lat.direct[c].p99 / lat.floor[c].p99),
+        gateway_ratio_p50: round(lat.gateway[c].p50 / lat.floor_gateway[c].p50),
+        gateway_ratio_p99: round(lat.gateway[c].p99 / lat.floor_gateway[c].p99),
+        direct_ratio_p50_bare_floor: round(lat.direct[c].p50 / lat.floor_bare[c].p50),
       };
     }
     ctx.report.set("post_latency", out);
