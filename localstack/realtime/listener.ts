@@ -122,9 +122,7 @@ export class Listener {
       }
       const keys = this.#keys.splice(0, READ_BATCH);
       const rows = await fetchMessages(sql, keys).catch((e) => {
-        this.#opts.log(
-          `${keys.length} messages not delivered: ${e instanceof Error ? e.message : e}`,
-        );
+        this.#opts.log(`${keys.length} messages not delivered: ${e instanceof Error ? e.message : e}`);
         return null;
       });
       if (!rows) continue;
