@@ -116,29 +116,20 @@ export async function replayMessages(
   return rows.reverse();
 }
 
-/** A message's key as the stand-in trigger announces it (bootstrap.sql): id and inserted_at. */
-export interface MessageKey {
-  id: string;
-  /** inserted_at as Postgres prints it: as text, since a JS Date would lose the microseconds. */
-  at: string;
-}
-
 /**
- * The announced rows, read back in one query, in the order of `keys` (gone ones left out). The
- * keys travel as text: a jsonb parameter would be JSON-encoded a second time.
+ * A row whose notification was too big to carry it. The key's timestamp is passed as text:
+ * postgres.js would turn a timestamp parameter into a JS Date and lose the microseconds.
  */
-export async function fetchMessages(
+export async function fetchMessage(
   sql: postgres.Sql,
-  keys: MessageKey[],
-): Promise<StoredMessage[]> {
-  if (keys.length === 0) return [];
-  return await sql<StoredMessage[]>`
-    select m.id, m.topic, m.event, m.private, m.payload::text as payload,
-      encode(m.binary_payload, 'hex') as binary_payload
-    from jsonb_array_elements((${JSON.stringify(keys)}::text)::jsonb) with ordinality as k(key, n)
-    join realtime.messages m
-      on m.id = (k.key ->> 'id')::uuid and m.inserted_at = (k.key ->> 'at')::timestamp
-    order by k.n`;
+  id: string,
+  insertedAt: string,
+): Promise<StoredMessage | null> {
+  const rows = await sql<StoredMessage[]>`
+    select id, topic, event, private, payload::text as payload,
+      encode(binary_payload, 'hex') as binary_payload
+    from realtime.messages where id = ${id} and inserted_at = (${insertedAt}::text)::timestamp`;
+  return rows[0] ?? null;
 }
 
 /** The server's partition upkeep: yesterday .. today + 3 (UTC), older than 72 h dropped. */

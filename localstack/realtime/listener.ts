@@ -1,14 +1,13 @@
 // Delivery of what realtime.send wrote. The real server reads realtime.messages through logical
 // replication (a temporary slot: what is written while it is disconnected is never delivered);
-// this Postgres has wal_level = replica, so the bootstrap's stand-in trigger NOTIFYs the keys of
-// each statement's committed rows and this module LISTENs on the direct connection and reads the
-// rows back. Notifications arrive in commit order; the keys are read back in that order, those
-// that queued up while a read was running together in the next one, so each topic's messages go
-// out in commit order.
+// this Postgres has wal_level = replica, so the bootstrap's stand-in trigger NOTIFYs each
+// committed row and this module LISTENs on the direct connection. Notifications arrive in commit
+// order; they are handled strictly one after the other (a row too big for a notification is read
+// back before the next one is looked at), so each topic's messages go out in commit order.
 // postgres.js re-LISTENs by itself after a dropped connection but gives up silently if that
 // fails, so a liveness probe (a NOTIFY to ourselves) rebuilds the connection when it goes quiet.
 import type postgres from "postgres";
-import { fetchMessages, type MessageKey, type StoredMessage } from "./db.ts";
+import { fetchMessage, type StoredMessage } from "./db.ts";
 
 export const CHANNEL = "realtime_standin_messages";
 
@@ -21,11 +20,8 @@ export interface ListenerOptions {
   probeMs?: number;
 }
 
-/** What one notification announces: the keys of rows one statement wrote (bootstrap.sql). */
-type Note = { at?: string; ids?: string[]; ping?: string };
-
-/** Keys read back per query at most. */
-const READ_BATCH = 500;
+/** A message as announced: whole, or only its key when too big for a notification. */
+type Note = Partial<StoredMessage> & { id?: string; inserted_at?: string };
 
 export class Listener {
   #opts: ListenerOptions;
@@ -33,9 +29,6 @@ export class Listener {
   #chain: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setInterval> | undefined;
   #pending = new Map<string, number>();
-  /** Announced keys not read back yet, in commit order. */
-  #keys: MessageKey[] = [];
-  #reading = false;
   #stopped = false;
   #rebuilding = false;
   #listening = false;
@@ -73,7 +66,11 @@ export class Listener {
     try {
       await sql.listen(
         CHANNEL,
-        (raw) => this.#announced(raw),
+        (raw) => {
+          this.#chain = this.#chain.then(() => this.#handle(sql, raw)).catch((e) =>
+            this.#opts.log(`delivery failed: ${e instanceof Error ? e.message : e}`)
+          );
+        },
         () => {
           this.#listening = true;
         },
@@ -85,53 +82,21 @@ export class Listener {
     }
   }
 
-  #announced(raw: string): void {
-    // A statement's keys (bootstrap.sql, realtime_standin.notify_messages); the liveness probe's
-    // ping.
-    let note: Note;
-    try {
-      note = JSON.parse(raw) as Note;
-    } catch {
-      this.#opts.log("an announcement that is not JSON was ignored");
+  async #handle(sql: postgres.Sql, raw: string): Promise<void> {
+    // A statement's messages arrive as one array (bootstrap.sql, realtime_standin.notify_messages);
+    // the liveness probe's ping as an object.
+    const note = JSON.parse(raw) as Note[] | { ping?: string };
+    if (!Array.isArray(note)) {
+      if (note.ping) this.#pending.delete(note.ping);
       return;
     }
-    if (note.ping) {
-      this.#pending.delete(note.ping);
-      return;
-    }
-    const at = note.at;
-    if (!at || !Array.isArray(note.ids)) return;
-    for (const id of note.ids) this.#keys.push({ id, at });
-    if (this.#reading) return;
-    this.#reading = true;
-    this.#chain = this.#read().catch((e) =>
-      this.#opts.log(`delivery failed: ${e instanceof Error ? e.message : e}`)
-    ).finally(() => {
-      this.#reading = false;
-    });
-  }
-
-  async #read(): Promise<void> {
-    while (this.#keys.length > 0) {
-      // Read over the current connection; with none (stopped, or being rebuilt) what was
-      // announced is dropped, as the server's reader drops what it missed while disconnected.
-      const sql = this.#sql;
-      if (!sql) {
-        this.#keys = [];
-        return;
-      }
-      const keys = this.#keys.splice(0, READ_BATCH);
-      const rows = await fetchMessages(sql, keys).catch((e) => {
-        this.#opts.log(`${keys.length} messages not delivered: ${e instanceof Error ? e.message : e}`);
-        return null;
-      });
-      if (!rows) continue;
-      const byId = new Map(rows.map((m) => [m.id, m]));
-      for (const k of keys) {
-        const m = byId.get(k.id);
-        if (m) this.#opts.onMessage(m);
-        else this.#opts.log(`message ${k.id} was gone before it could be read back`);
-      }
+    for (const n of note) {
+      if (!n.id) continue;
+      const m = "topic" in n
+        ? (n as StoredMessage)
+        : await fetchMessage(sql, n.id, n.inserted_at ?? "");
+      if (m) this.#opts.onMessage(m);
+      else this.#opts.log(`message ${n.id} was gone before it could be read back`);
     }
   }
 
