@@ -197,7 +197,10 @@ export class BenchContext {
     this.#autovacuum ??= this.sql<{ autovacuum: string }[]>`show autovacuum`.then((r) =>
       r[0].autovacuum === "on"
     );
-    if (!(await this.#autovacuum)) await this.sql`vacuum public.jobs, public.models`;
+    if (!(await this.#autovacuum)) {
+      await this
+        .sql`vacuum public.jobs, public.models, public.concept_images, public.credit_accounts`;
+    }
   }
 
   /**
