@@ -203,6 +203,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const runtime = { earlyDrop: opts.earlyDrop ?? false, wallClockMs: opts.wallClockMs };
   const functions = new Map<string, FunctionRunner>();
   for (const cfg of [...await readFunctionConfig(), ...opts.extraFunctions ?? []]) {
+    // An extra function never silently replaces one of the project's.
+    if (functions.has(cfg.name)) throw new Error(`stack: function ${cfg.name} is defined twice`);
     functions.set(
       cfg.name,
       new FunctionRunner(cfg, functionEnv, runtime, (line) => {
