@@ -19,7 +19,10 @@ export function createApp(name: string, config: Config): { app: Hono<AppEnv>; lo
     const started = performance.now();
     await next();
     c.header("x-request-id", id);
-    log("info", "request", {
+    // The platform already logs every invocation (method, path, status, duration) in the
+    // function's invocation log; a line of our own per request would cost a JSON line on every
+    // POST for the same facts. Failures stay visible at warn; the rest at debug.
+    log(c.res.status >= 500 ? "warn" : "debug", "request", {
       request_id: id,
       method: c.req.method,
       path: new URL(c.req.url).pathname,
