@@ -5,6 +5,7 @@
 import postgres from "postgres";
 import { PROJECT_ROOT } from "../localstack/db/prepare.ts";
 import { type StackOptions, startStack } from "../localstack/stack.ts";
+import type { FunctionConfig } from "../localstack/runtime/runner.ts";
 import type {
   LoadRequest,
   LoadResult,
@@ -21,6 +22,12 @@ export type { StackHandle };
 export const FN = "generate-text-to-model";
 /** The floor (bench/floor_server.ts) as a function of the main stack. */
 export const FLOOR_FN = "floor";
+/** The floor deployed as a function (StackOptions.extraFunctions) of a bench stack. */
+export const FLOOR_FUNCTION: FunctionConfig = {
+  name: FLOOR_FN,
+  verifyJwt: false,
+  entry: "bench/floor_server.ts",
+};
 export const USERS = 200;
 /** The stack's Tripo cap for the run: high, so paced phases never wait on it. */
 export const TRIPO_CAP = 1000;
@@ -89,7 +96,7 @@ export class BenchContext {
   static async create(dbUrl: string, dataDir: string): Promise<BenchContext> {
     // The floor is also deployed as a function of the main stack (bench/floor_server.ts).
     const stack = await startStack(stackOptions(dbUrl, `${dataDir}/main`, {
-      extraFunctions: [{ name: FLOOR_FN, verifyJwt: false, entry: "bench/floor_server.ts" }],
+      extraFunctions: [FLOOR_FUNCTION],
     }));
     try {
       const sql = postgres(dbUrl, { max: 4, onnotice: () => {} });

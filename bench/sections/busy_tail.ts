@@ -1,5 +1,6 @@
-// The tail while the worker is busy: 200 POSTs at c16 to the floor, to the function's isolate
-// and through the gateway, while process-jobs works through earlier jobs that do real
+// The tail while the worker is busy: 200 POSTs at c16 to the floor (as a function through the
+// gateway, as POST latency compares it, and as a bare process for reference), to the function's
+// isolate and through the gateway, while process-jobs works through earlier jobs that do real
 // provider-simulated work (bench/busy_workload.ts: 5 MB GLB downloads and Storage writes,
 // input downloads and Tripo uploads, 1024×1024 OpenAI images), fed at FEED_PER_S through the
 // gateway from a second Web Worker for the whole section. ROUNDS rounds, targets in a rotating
@@ -8,7 +9,14 @@
 // loop (gateway, Storage, Auth and — unless the stack runs them in a process of their own —
 // the simulators), with GC marks; CPU of every process involved and of the machine; wait events
 // of the database's active backends; the provider and Storage work done; process-jobs wake-ups.
-import { type BenchContext, FN, type Section, type StackHandle } from "../context.ts";
+import {
+  type BenchContext,
+  FLOOR_FN,
+  FLOOR_FUNCTION,
+  FN,
+  type Section,
+  type StackHandle,
+} from "../context.ts";
 import {
   feederRequests,
   GLB_BYTES,
@@ -34,7 +42,8 @@ const CONCURRENCY = 16;
 const FEED_PER_S = 5;
 const WARM_MS = 4000;
 
-type Target = "floor" | "gateway" | "direct";
+/** floor: the bare process; floor_gateway: the floor deployed as a function, through the gateway. */
+type Target = "floor" | "floor_gateway" | "gateway" | "direct";
 interface Block {
   target: Target;
   lat: number[];
@@ -65,7 +74,10 @@ export function busyTail(variant: BusyVariant, opts: { target: boolean }): Secti
       if (variant === "simulators_process") {
         await ctx.main.quiesceWorker();
         await ctx.main.pauseWorker();
-        h = await ctx.extraStack("simulators_process", { simulatorsProcess: true });
+        h = await ctx.extraStack("simulators_process", {
+          simulatorsProcess: true,
+          extraFunctions: [FLOOR_FUNCTION],
+        });
       }
       const costs = await suspectCosts(ctx.dataDir);
       await h.quiesceWorker();
@@ -75,6 +87,7 @@ export function busyTail(variant: BusyVariant, opts: { target: boolean }): Secti
       const floor = await ctx.floor();
       const urls: Record<Target, string> = {
         floor: await ctx.floorUrl(),
+        floor_gateway: h.fnUrl(FLOOR_FN),
         gateway: h.fnUrl(FN),
         direct: await h.directUrl(FN),
       };
@@ -86,7 +99,7 @@ export function busyTail(variant: BusyVariant, opts: { target: boolean }): Secti
       const blocks: Block[] = [];
       try {
         await sleep(WARM_MS);
-        const names: Target[] = ["floor", "gateway", "direct"];
+        const names: Target[] = ["floor", "floor_gateway", "gateway", "direct"];
         for (let r = 0; r < ROUNDS; r++) {
           for (const target of names.map((_, i) => names[(i + r) % names.length])) {
             blocks.push(
@@ -121,7 +134,7 @@ async function block(
   const wake0 = pj.dispatched;
   const poolerPid = Number(await Deno.readTextFile(`${s.pooler.dir}/pgbouncer.pid`).catch(() => 0));
   const others = [...s.functions.values()].filter((f) =>
-    f.name !== FN && f.name !== "process-jobs"
+    f.name !== FN && f.name !== "process-jobs" && f.name !== FLOOR_FN
   );
   const cpu = cpuWindow(() => ({
     "gateway loop (bench main thread)": `${Deno.pid}/${Deno.pid}`,
@@ -131,6 +144,7 @@ async function block(
     "other function isolates": others.map((f) => f.pid ?? 0).filter(Boolean),
     "simulators process": s.simulatorsPid ?? [],
     "floor": floorPid,
+    "floor isolate": s.functions.get(FLOOR_FN)?.pid ?? [],
     "pgbouncer": poolerPid || [],
   }), ["gateway loop (bench main thread)"]);
   const gen = s.functions.get(FN)!.pid ?? 0;
@@ -189,31 +203,50 @@ function summarize(
 ) {
   const of = (t: Target) => blocks.filter((b) => b.target === t);
   const lat = (t: Target) => of(t).flatMap((b) => b.lat);
+  // The bare floor: the slow-request threshold below and the reference of the direct blocks.
   const floorP50 = percentile(lat("floor"), 50);
   const floorP99 = percentile(lat("floor"), 99);
+  const fgP50 = percentile(lat("floor_gateway"), 50);
+  const fgP99 = percentile(lat("floor_gateway"), 99);
   const json: Record<string, unknown> = { costs_ms: mapR(costs) };
+  const bare = `bare floor ${fmt(floorP50, " ms")} / ${fmt(floorP99, " ms")}`;
+  // The gateway POSTs against the floor reached the same way (as POST latency compares them);
+  // the direct ones against the bare floor (neither crosses the gateway).
+  const refs = {
+    gateway: {
+      p50: fgP50,
+      p99: fgP99,
+      text: `floor function through the gateway ${fmt(fgP50, " ms")} / ${
+        fmt(fgP99, " ms")
+      }; ${bare}`,
+    },
+    direct: { p50: floorP50, p99: floorP99, text: bare },
+  };
   for (const t of ["gateway", "direct"] as const) {
     const p50 = percentile(lat(t), 50);
     const p99 = percentile(lat(t), 99);
+    const ref = refs[t];
     ctx.report.row(
       `POST ${t}, c${CONCURRENCY}, worker busy (${label}; ${ROUNDS}×${REQUESTS}): p50 / p99`,
-      `${fmt(p50, " ms")} / ${fmt(p99, " ms")} (${fmt(p50 / floorP50)}× / ${fmt(p99 / floorP99)}×)`,
-      `floor in the same blocks' conditions ${fmt(floorP50, " ms")} / ${fmt(floorP99, " ms")}`,
+      `${fmt(p50, " ms")} / ${fmt(p99, " ms")} (${fmt(p50 / ref.p50)}× / ${fmt(p99 / ref.p99)}×)`,
+      `in the same blocks' conditions: ${ref.text}`,
       hasTarget && t === "gateway" ? "p99 ≤ 3× floor" : "diagnostic",
-      hasTarget && t === "gateway" ? p99 / floorP99 <= 3 : null,
+      hasTarget && t === "gateway" ? p99 / ref.p99 <= 3 : null,
     );
     json[t] = {
       p50: round(p50),
       p99: round(p99),
-      ratio_p50: round(p50 / floorP50),
-      ratio_p99: round(p99 / floorP99),
+      ratio_p50: round(p50 / ref.p50),
+      ratio_p99: round(p99 / ref.p99),
+      ratio_p99_bare_floor: round(p99 / floorP99),
     };
   }
   json.floor = { p50: round(floorP50), p99: round(floorP99) };
+  json.floor_gateway = { p50: round(fgP50), p99: round(fgP99) };
   // Where the tail comes from: per target, the share of its slow requests (slower than the
   // floor's p99) that overlapped a stall of the main loop, and the stalls themselves.
   const perTarget: Record<string, unknown> = {};
-  for (const t of ["floor", "gateway", "direct"] as const) {
+  for (const t of ["floor", "floor_gateway", "gateway", "direct"] as const) {
     const bs = of(t);
     const wall = bs.reduce((a, b) => a + b.wallMs, 0);
     const stalls = bs.flatMap((b) => b.stalls);
