@@ -1,5 +1,6 @@
 // The shared app's per-request log line: the platform's invocation log already records every
-// request, so ours appears only for failures (warn) or at LOG_LEVEL=debug.
+// request, so ours is written for refusals (info) and failures (warn), and for the rest only at
+// LOG_LEVEL=debug.
 import assert from "node:assert/strict";
 import { createApp } from "../../supabase/functions/_shared/app.ts";
 import { loadConfig } from "../../supabase/functions/_shared/config.ts";
@@ -31,6 +32,7 @@ async function captured(
 function appAt(level: "debug" | "info") {
   const { app } = createApp("fn", { ...config, LOG_LEVEL: level });
   app.get("/ok", (c) => c.json({ ok: true }));
+  app.get("/refused", (c) => c.json({ error: { code: "invalid_request" } }, 400));
   app.get("/boom", () => {
     throw new Error("db password=hunter2 leaked?");
   });
@@ -63,4 +65,19 @@ Deno.test("a failed request is logged at info: the error, then the request at wa
     ["error", "warn", "request"],
   ]);
   assert.equal(lines[1].line.status, 500);
+});
+
+Deno.test("a refused request is logged at info with its request id", async () => {
+  const lines = await captured(async () => {
+    const res = await appAt("info").request("/fn/refused", {
+      headers: { "x-request-id": "refused-0001-abcd" },
+    });
+    assert.equal(res.status, 400);
+  });
+  assert.equal(lines.length, 1);
+  assert.deepEqual(
+    [lines[0].via, lines[0].line.level, lines[0].line.msg, lines[0].line.status],
+    ["log", "info", "request", 400],
+  );
+  assert.equal(lines[0].line.request_id, "refused-0001-abcd");
 });

@@ -20,13 +20,15 @@ export function createApp(name: string, config: Config): { app: Hono<AppEnv>; lo
     await next();
     c.header("x-request-id", id);
     // The platform already logs every invocation (method, path, status, duration) in the
-    // function's invocation log; a line of our own per request would cost a JSON line on every
-    // POST for the same facts. Failures stay visible at warn; the rest at debug.
-    log(c.res.status >= 500 ? "warn" : "debug", "request", {
+    // function's invocation log; a line of our own for every accepted POST would cost a JSON
+    // line each for the same facts. Refusals (4xx) stay at info with their request id, so an app
+    // developer can find why a call was refused; failures (5xx) at warn; successes at debug.
+    const status = c.res.status;
+    log(status >= 500 ? "warn" : status >= 400 ? "info" : "debug", "request", {
       request_id: id,
       method: c.req.method,
       path: new URL(c.req.url).pathname,
-      status: c.res.status,
+      status,
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
   });
