@@ -1,7 +1,7 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(44);
+select plan(45);
 
 -- RLS everywhere --------------------------------------------------------------------------
 select is_empty(
@@ -143,6 +143,14 @@ select ok(has_table_privilege('service_role', 'bff.queue_overview', 'select'),
   'service_role can read bff.queue_overview');
 select ok(not has_table_privilege('authenticated', 'bff.failures_by_code', 'select'),
   'authenticated cannot read bff.failures_by_code');
+
+select is_empty(
+  $$ select p.oid::regprocedure::text from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     join pg_language l on l.oid = p.prolang
+     where n.nspname = 'bff' and l.lanname = 'sql' and (p.prosecdef or p.proconfig is not null) $$,
+  'no bff SQL function that cannot be inlined (SECURITY DEFINER or SET): PostgreSQL plans those '
+  'on every call; they are plpgsql, planned once per connection'
+);
 
 select * from finish();
 rollback;
