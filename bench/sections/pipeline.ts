@@ -88,7 +88,18 @@ export function pipeline(
         () => ctx.jobsSettled(jobs.map((j) => j.jobId)),
         90_000,
         250,
-      );
+      ).catch(async (e) => {
+        // Which jobs did not end, and where they stand, so a timed-out run can be explained.
+        const open = await ctx.sql`
+          select state, error_code, attempts, submitted_at is not null as submitted,
+                 lease_expires_at > now() as leased, run_at > now() as future, count(*)::int as n
+          from public.jobs where id = any (${jobs.map((j) => j.jobId)}::uuid[])
+            and state in ('queued', 'running')
+          group by 1, 2, 3, 4, 5, 6`;
+        throw new Error(
+          `${e instanceof Error ? e.message : e}; not ended: ${JSON.stringify(open)}`,
+        );
+      });
       await Promise.all(pollers);
 
       const submitAt = await tripoSubmitTimes(h.stack.tripoUrl, tag);
