@@ -1,18 +1,19 @@
 // POST /process-jobs (cron via pg_net, and nudges from the generation functions). Answers at
 // once and works in the background, registered with EdgeRuntime.waitUntil, for the
-// invocation's budget; `?wait=true` instead processes what is due and answers with the summary.
+// invocation's budget and on while work is due (worker.runWhileDue); `?wait=true` instead
+// processes what is due and answers with the summary.
 // One loop per isolate: a nudge that arrives while it runs just wakes it. When the isolate is
 // shut down, its leases are handed back so another invocation takes the jobs at once.
 import type { Context } from "hono";
 import type { AppEnv } from "../context.ts";
 import type { Logger } from "../log.ts";
 import { errorText } from "../log.ts";
-import type { InvocationSummary, Worker } from "../jobs/worker.ts";
+import type { Worker } from "../jobs/worker.ts";
 import { onShutdown, waitUntil } from "../runtime.ts";
 
 export function createProcessJobsHandler(worker: Worker, deps: { log: Logger; nudge: () => void }) {
   const { log, nudge } = deps;
-  let running: Promise<InvocationSummary> | null = null;
+  let running: Promise<void> | null = null;
 
   onShutdown(async () => {
     try {
@@ -27,12 +28,12 @@ export function createProcessJobsHandler(worker: Worker, deps: { log: Logger; nu
     }
   });
 
-  function kick(): Promise<InvocationSummary> {
+  function kick(): Promise<void> {
     if (running) {
       worker.wake();
       return running;
     }
-    running = worker.runInvocation(undefined, { stayAlive: true }).finally(() => (running = null));
+    running = worker.runWhileDue().finally(() => (running = null));
     return running;
   }
 

@@ -151,7 +151,9 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
       wakers.add(onWake);
     });
   }
+  let wakes = 0;
   function wake(): void {
+    wakes++;
     for (const w of [...wakers]) w();
   }
 
@@ -242,7 +244,30 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
     return summary;
   }
 
-  return { runInvocation, step, wake, shutdown };
+  /**
+   * An isolate's long-lived loop: one invocation after another, for as long as a job is due now
+   * or within MAX_IDLE_WAIT_MS when one ends. A wake-up that reaches an invocation past its
+   * budget (claiming nothing more, waiting for its last steps) changes nothing there, and a poll
+   * may fall due just after it: both are picked up by the next invocation here, not left for the
+   * next cron tick. An invocation that ended before its budget had a claim fail (the database
+   * or the pooler away): the next one waits a second.
+   */
+  async function runWhileDue(): Promise<void> {
+    const dueSoon = async () => {
+      if (stopping) return false;
+      const next = await db.nextDueAt().catch(() => null);
+      return !stopping && next !== null && next.getTime() - Date.now() <= MAX_IDLE_WAIT_MS;
+    };
+    for (;;) {
+      const s = await runInvocation(undefined, { stayAlive: true });
+      if (!stopping && s.ms < config.PROCESS_JOBS_BUDGET_MS) await pause(1_000);
+      // A wake-up during the check announces a job the check may have missed.
+      const seen = wakes;
+      if (!(await dueSoon()) && (stopping || wakes === seen)) return;
+    }
+  }
+
+  return { runInvocation, runWhileDue, step, wake, shutdown };
 }
 
 export type Worker = ReturnType<typeof createWorker>;
