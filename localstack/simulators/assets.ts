@@ -13,7 +13,7 @@
  *   at 1536×1024; `makeJpeg(w, h, seed)` — a real baseline greyscale JPEG (DC-only blocks);
  *   `makeWebp(w, h, seed)` — a real lossless (VP8L) WebP of one colour. All three were checked
  *   against pngcheck, djpeg and dwebp; the OpenAI generations route serves them.
- * The convert_model formats (USDZ, 3MF, FBX, STL, OBJ/glTF archives) are in ./formats.ts.
+ * The convert_model formats (USDZ, 3MF, FBX, STL, OBJ/glTF archives) are in ./formats/.
  */
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];

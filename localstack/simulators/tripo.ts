@@ -29,7 +29,7 @@
  *   one to OBJ/STL/3MF → 400/2006; original not `success` → 400/2007; converting a convert
  *   task with any option besides `format` → 400/1004. Lifecycle and concurrency as any task
  *   (queueMs/runMs). On success `output.model` is a short-lived URL of a whole file of that
- *   format (see ./formats.ts; size `convertSize`, default 4 KB). Its faults: convert has no
+ *   format (see ./formats/; size `convertSize`, default 4 KB). Its faults: convert has no
  *   prompt, so (a) markers named `convert-X` in the ORIGINAL task's prompt/negative_prompt/file
  *   name/url act as marker X on every convert of it (the original itself ignores them):
  *   [sim:convert-fail], [sim:convert-banned] (400/2008 at create), [sim:convert-banned-late],
@@ -75,8 +75,8 @@ import {
   type ConvertFormat,
   DEFAULT_MODEL_SIZE,
   modelLayout,
-  segmentStream,
-} from "./formats.ts";
+} from "./formats/layout.ts";
+import { segmentStream } from "./formats/segments.ts";
 import {
   brokenResponse,
   FaultEngine,

@@ -17,7 +17,8 @@ import {
   waitForJob,
 } from "../_helpers/app.ts";
 import { sniffImage } from "../../localstack/simulators/assets.ts";
-import { type ConvertFormat, inspectModel } from "../../localstack/simulators/formats.ts";
+import { inspectModel } from "../../localstack/simulators/formats/inspect.ts";
+import type { ConvertFormat } from "../../localstack/simulators/formats/layout.ts";
 
 const UNSAFE = /https?:\/\/|tsk_|sk-|postgres|stack|\.ts:\d/i;
 const EXT: Record<ConvertFormat, string> = {

@@ -8,7 +8,7 @@ import {
   verifyingStream,
 } from "../../supabase/functions/_shared/jobs/assets.ts";
 import { CONVERT_FORMATS } from "../../supabase/functions/_shared/jobs/schemas.ts";
-import { makeModel } from "../../localstack/simulators/formats.ts";
+import { makeModel } from "../../localstack/simulators/formats/layout.ts";
 
 /** Streams `bytes` in chunks of `chunk` through the check; the error it ends with, if any. */
 async function check(

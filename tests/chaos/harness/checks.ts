@@ -1,7 +1,8 @@
 // What every chaos run must leave behind: every job terminal with a clear reason, every stored
 // object whole, and every paid provider call traced to exactly one job.
 import { inspectGlb } from "../../../localstack/simulators/assets.ts";
-import { type ConvertFormat, inspectModel } from "../../../localstack/simulators/formats.ts";
+import { inspectModel } from "../../../localstack/simulators/formats/inspect.ts";
+import type { ConvertFormat } from "../../../localstack/simulators/formats/layout.ts";
 import { SIM_TRIPO_KEY } from "../_harness.ts";
 import { sha, type Sims } from "./sims.ts";
 import type { ChaosStack, JobRow } from "./stack.ts";

@@ -1,20 +1,21 @@
-// convert_model file generators and inspectors (localstack/simulators/formats.ts).
+// convert_model file generators and inspectors (localstack/simulators/formats/).
 import assert from "node:assert/strict";
+import { crc32 } from "../../../localstack/simulators/bytes.ts";
 import {
-  checkXml,
-  CONVERT_FORMATS,
-  crc32,
-  crc32Segments,
   inspectFbx,
-  inspectModel,
   inspectStl,
+} from "../../../localstack/simulators/formats/binary_inspectors.ts";
+import { crc32Segments } from "../../../localstack/simulators/formats/crc32.ts";
+import { inspectModel } from "../../../localstack/simulators/formats/inspect.ts";
+import {
+  CONVERT_FORMATS,
   makeModel,
   modelLayout,
   modelStream,
-  readZip,
-  segmentsToBytes,
-  segmentStream,
-} from "../../../localstack/simulators/formats.ts";
+} from "../../../localstack/simulators/formats/layout.ts";
+import { segmentsToBytes, segmentStream } from "../../../localstack/simulators/formats/segments.ts";
+import { readZip } from "../../../localstack/simulators/formats/zip_reader.ts";
+import { checkXml } from "../../../localstack/simulators/formats/zipped_inspectors.ts";
 import { makeGlb } from "../../../localstack/simulators/assets.ts";
 
 const enc = new TextEncoder();

@@ -1,11 +1,11 @@
 // Tripo convert_model in the simulator (provider_apis.md §1.4 convert_model, §1.5, §1.6).
 import assert from "node:assert/strict";
+import { inspectModel } from "../../../localstack/simulators/formats/inspect.ts";
 import {
   CONVERT_FORMATS,
   type ConvertFormat,
-  inspectModel,
-  readZip,
-} from "../../../localstack/simulators/formats.ts";
+} from "../../../localstack/simulators/formats/layout.ts";
+import { readZip } from "../../../localstack/simulators/formats/zip_reader.ts";
 import { serveTripoSimulator } from "../../../localstack/simulators/tripo.ts";
 
 const KEY = "tsk_convert_key_one";
