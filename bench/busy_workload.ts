@@ -4,7 +4,8 @@
 // OpenAI at gpt-image-1's 1024×1024 (the simulator makes the PNG; process-jobs decodes and
 // stores it) — and what each suspect costs the thread it runs on, measured here in isolation.
 import { createHash } from "node:crypto";
-import { glbStream, makePng } from "../localstack/simulators/assets.ts";
+import { glbStream } from "../localstack/simulators/glb.ts";
+import { makePng } from "../localstack/simulators/images.ts";
 import type postgres from "postgres";
 import type { StackHandle } from "./context.ts";
 

@@ -1,5 +1,5 @@
-// Byte helpers of the model file writers and readers (./formats/): CRC-32, concatenation,
-// little-endian integers.
+// Byte helpers shared by the image writers (./images.ts) and the model file writers and readers
+// (./formats/): the CRC-32 of PNG chunks and ZIP entries, concatenation, little-endian integers.
 
 export const CRC_TABLE = (() => {
   const t = new Uint32Array(256);

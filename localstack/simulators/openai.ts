@@ -39,7 +39,7 @@
  *        retryAfterSec, latencyMs, faults:[…] (replace; see ./mod.ts)}
  *   POST /__sim/reset   {} everything; {"scope":"log"} log only
  */
-import { makeJpeg, makePng, makePngCompressed, makeWebp, sniffImage } from "./assets.ts";
+import { makeJpeg, makePng, makePngCompressed, makeWebp, sniffImage } from "./images.ts";
 import {
   brokenResponse,
   FaultEngine,

@@ -69,7 +69,8 @@
  *                       see ./mod.ts), nextOutcomes:["failed",…] (consumed by the next tasks)}
  *   POST /__sim/reset   {} everything (tasks, uploads, log, config, faults); {"scope":"log"} log only
  */
-import { glbStream, makePng, sniffImage } from "./assets.ts";
+import { glbStream } from "./glb.ts";
+import { makePng, sniffImage } from "./images.ts";
 import {
   CONVERT_FORMATS,
   type ConvertFormat,

@@ -4,7 +4,8 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import postgres from "postgres";
 import { stack } from "./stack.ts";
 
-export { makeGlb, makePng } from "../../localstack/simulators/assets.ts";
+export { makeGlb } from "../../localstack/simulators/glb.ts";
+export { makePng } from "../../localstack/simulators/images.ts";
 
 const noSession = { auth: { persistSession: false, autoRefreshToken: false } };
 

@@ -1,7 +1,8 @@
 // Reliability-suite harness, one import for the chaos tests: private stacks (harness/stack.ts),
 // recording and fault-injecting simulators (harness/sims.ts), the end-of-run checks
 // (harness/checks.ts) and operations from outside (harness/ops.ts).
-export { inspectGlb, makePng } from "../../localstack/simulators/assets.ts";
+export { inspectGlb } from "../../localstack/simulators/glb.ts";
+export { makePng } from "../../localstack/simulators/images.ts";
 export * from "./harness/checks.ts";
 export * from "./harness/ops.ts";
 export * from "./harness/sims.ts";

@@ -133,7 +133,7 @@ it("an expired output URL and a truncated download are retried from a fresh task
     assert.equal(s.status, "complete", JSON.stringify(s));
     const res = await fetch(s.asset_url!);
     const bytes = new Uint8Array(await res.arrayBuffer());
-    const { inspectGlb } = await import("../../localstack/simulators/assets.ts");
+    const { inspectGlb } = await import("../../localstack/simulators/glb.ts");
     assert.equal(inspectGlb(bytes).ok, true, "the stored model is whole");
   });
 });

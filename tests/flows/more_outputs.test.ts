@@ -16,7 +16,7 @@ import {
   uploadInput,
   waitForJob,
 } from "../_helpers/app.ts";
-import { sniffImage } from "../../localstack/simulators/assets.ts";
+import { sniffImage } from "../../localstack/simulators/images.ts";
 import { inspectModel } from "../../localstack/simulators/formats/inspect.ts";
 import type { ConvertFormat } from "../../localstack/simulators/formats/layout.ts";
 

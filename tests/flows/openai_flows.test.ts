@@ -11,7 +11,7 @@ import {
   uploadInput,
   waitForJob,
 } from "../_helpers/app.ts";
-import { sniffImage } from "../../localstack/simulators/assets.ts";
+import { sniffImage } from "../../localstack/simulators/images.ts";
 
 it("image-to-image n=3: all concepts stored, listed and signed", async () => {
   const user = await newUser("i2i");

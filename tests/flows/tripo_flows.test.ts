@@ -13,7 +13,7 @@ import {
   uploadInput,
   waitForJob,
 } from "../_helpers/app.ts";
-import { inspectGlb } from "../../localstack/simulators/assets.ts";
+import { inspectGlb } from "../../localstack/simulators/glb.ts";
 
 async function generate(user: TestUser, fn: string, body: Record<string, unknown>) {
   const { data, error, response } = await user.client.functions.invoke(fn, {

@@ -11,7 +11,7 @@
  *   readZip(bytes) → Promise<ZipInfo>: the archive's entries (CRC-checked) with their bytes
  *                                                          (./zip_reader.ts)
  */
-import { inspectGlb } from "../assets.ts";
+import { inspectGlb } from "../glb.ts";
 import { inspectFbx, inspectStl } from "./binary_inspectors.ts";
 import type { ConvertFormat } from "./layout.ts";
 import type { ModelInfo } from "./model_info.ts";

@@ -6,6 +6,7 @@
 //   OBJ   ZIP with `model.obj` (v/vn/f lines, mtllib) and `model.mtl`
 //   GLTF  ZIP with `model.gltf` (glTF 2.0 JSON, buffers[0].uri = "model.bin") and `model.bin`
 import { utf8 } from "../bytes.ts";
+import { TRIANGLE_ACCESSOR } from "../glb.ts";
 import { fillCount, type Segment, segsLength, sized } from "./segments.ts";
 import { zipSegments } from "./zip_writer.ts";
 
@@ -104,14 +105,7 @@ function gltfText(binLength: number): Uint8Array {
     scenes: [{ nodes: [0] }],
     nodes: [{ mesh: 0, name: "Mesh" }],
     meshes: [{ primitives: [{ attributes: { POSITION: 0 } }] }],
-    accessors: [{
-      bufferView: 0,
-      componentType: 5126,
-      count: 3,
-      type: "VEC3",
-      min: [0, 0, 0],
-      max: [1, 1, 0],
-    }],
+    accessors: [TRIANGLE_ACCESSOR],
     bufferViews: [{
       buffer: 0,
       byteOffset: 0,

@@ -1,6 +1,6 @@
 // What every chaos run must leave behind: every job terminal with a clear reason, every stored
 // object whole, and every paid provider call traced to exactly one job.
-import { inspectGlb } from "../../../localstack/simulators/assets.ts";
+import { inspectGlb } from "../../../localstack/simulators/glb.ts";
 import { inspectModel } from "../../../localstack/simulators/formats/inspect.ts";
 import type { ConvertFormat } from "../../../localstack/simulators/formats/layout.ts";
 import { SIM_TRIPO_KEY } from "../_harness.ts";

@@ -1,6 +1,6 @@
 // OpenAI Images client (supabase/functions/_shared/providers/openai.ts) against the simulator.
 import assert from "node:assert/strict";
-import { makeJpegStub, makePng } from "../../../localstack/simulators/assets.ts";
+import { makeJpegStub, makePng } from "../../../localstack/simulators/images.ts";
 import { serveOpenAISimulator } from "../../../localstack/simulators/openai.ts";
 import { ProviderError } from "../../../supabase/functions/_shared/providers/errors.ts";
 import {

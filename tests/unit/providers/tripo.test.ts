@@ -1,6 +1,6 @@
 // Tripo client (supabase/functions/_shared/providers/tripo.ts) against the Tripo simulator.
 import assert from "node:assert/strict";
-import { makePng } from "../../../localstack/simulators/assets.ts";
+import { makePng } from "../../../localstack/simulators/images.ts";
 import { serveTripoSimulator } from "../../../localstack/simulators/tripo.ts";
 import { ProviderError } from "../../../supabase/functions/_shared/providers/errors.ts";
 import { createTripoClient } from "../../../supabase/functions/_shared/providers/tripo.ts";

@@ -1,16 +1,13 @@
 // PNG and GLB generators: the bytes must be valid for real decoders.
 import assert from "node:assert/strict";
+import { glbLayout, glbStream, inspectGlb, makeGlb } from "../../../localstack/simulators/glb.ts";
 import {
-  glbLayout,
-  glbStream,
-  inspectGlb,
-  makeGlb,
   makeJpeg,
   makePng,
   makePngCompressed,
   makeWebp,
   sniffImage,
-} from "../../../localstack/simulators/assets.ts";
+} from "../../../localstack/simulators/images.ts";
 
 async function inflate(data: Uint8Array): Promise<Uint8Array> {
   const s = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(

@@ -16,7 +16,7 @@ import {
 import { segmentsToBytes, segmentStream } from "../../../localstack/simulators/formats/segments.ts";
 import { readZip } from "../../../localstack/simulators/formats/zip_reader.ts";
 import { checkXml } from "../../../localstack/simulators/formats/zipped_inspectors.ts";
-import { makeGlb } from "../../../localstack/simulators/assets.ts";
+import { makeGlb } from "../../../localstack/simulators/glb.ts";
 
 const enc = new TextEncoder();
 

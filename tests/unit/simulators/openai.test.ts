@@ -1,6 +1,6 @@
 // OpenAI Images simulator against the documented wire format (provider_apis.md §2).
 import assert from "node:assert/strict";
-import { makePng, sniffImage } from "../../../localstack/simulators/assets.ts";
+import { makePng, sniffImage } from "../../../localstack/simulators/images.ts";
 import { serveOpenAISimulator } from "../../../localstack/simulators/openai.ts";
 
 type Served = ReturnType<typeof serveOpenAISimulator>;

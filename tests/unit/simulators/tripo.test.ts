@@ -1,6 +1,7 @@
 // Tripo v2 simulator against the documented wire format (provider_apis.md §1).
 import assert from "node:assert/strict";
-import { inspectGlb, makeJpegStub, makePng } from "../../../localstack/simulators/assets.ts";
+import { inspectGlb } from "../../../localstack/simulators/glb.ts";
+import { makeJpegStub, makePng } from "../../../localstack/simulators/images.ts";
 import { serveTripoSimulator } from "../../../localstack/simulators/tripo.ts";
 
 const KEY = "tsk_test_key_one";
