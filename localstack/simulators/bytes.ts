@@ -1,5 +1,6 @@
-// Byte helpers shared by the image writers (./images.ts) and the model file writers and readers
-// (./formats/): the CRC-32 of PNG chunks and ZIP entries, concatenation, little-endian integers.
+// Byte helpers shared by the image writers (./images.ts), the model file writers and readers
+// (./formats/) and the OpenAI simulator (./openai/): the CRC-32 of PNG chunks and ZIP entries,
+// concatenation, little-endian integers, base64.
 
 export const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -47,3 +48,12 @@ export function le(size: 1 | 2 | 4 | 8, n: number | bigint): Uint8Array {
 
 const enc = new TextEncoder();
 export const utf8 = (s: string) => enc.encode(s);
+
+/** Base64 of the bytes, in slices (String.fromCharCode takes only so many arguments). */
+export function b64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
