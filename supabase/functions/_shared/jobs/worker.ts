@@ -253,17 +253,15 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
    * or the pooler away): the next one waits a second.
    */
   async function runWhileDue(): Promise<void> {
-    const dueSoon = async () => {
-      if (stopping) return false;
-      const next = await db.nextDueAt().catch(() => null);
-      return !stopping && next !== null && next.getTime() - Date.now() <= MAX_IDLE_WAIT_MS;
-    };
-    for (;;) {
+    while (!stopping) {
       const s = await runInvocation(undefined, { stayAlive: true });
-      if (!stopping && s.ms < config.PROCESS_JOBS_BUDGET_MS) await pause(1_000);
+      if (stopping) return;
+      if (s.ms < config.PROCESS_JOBS_BUDGET_MS) await pause(1_000);
       // A wake-up during the check announces a job the check may have missed.
       const seen = wakes;
-      if (!(await dueSoon()) && (stopping || wakes === seen)) return;
+      const next = await db.nextDueAt().catch(() => null);
+      const due = next !== null && next.getTime() - Date.now() <= MAX_IDLE_WAIT_MS;
+      if (!due && wakes === seen) return;
     }
   }
 
