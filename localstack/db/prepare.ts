@@ -3,7 +3,7 @@
 import postgres from "postgres";
 
 export const PROJECT_ROOT = new URL("../../", import.meta.url).pathname;
-const BOOTSTRAP_SQL = new URL("./bootstrap.sql", import.meta.url).pathname;
+const BOOTSTRAP_DIR = new URL("./bootstrap/", import.meta.url).pathname;
 const SUPABASE_CLI = `${PROJECT_ROOT}node_modules/.bin/supabase`;
 
 export const DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -72,11 +72,22 @@ export async function dropStaleDatabases(adminUrl: string, prefix: string, older
   }
 }
 
-/** Applies bootstrap.sql then every migration (through the Supabase CLI) to `dbUrl`. */
+/** The bootstrap as one script: bootstrap/*.sql in name order (what Supabase's image provides). */
+async function bootstrapSql(): Promise<string> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(BOOTSTRAP_DIR)) {
+    if (e.isFile && e.name.endsWith(".sql")) names.push(e.name);
+  }
+  names.sort();
+  const parts = await Promise.all(names.map((n) => Deno.readTextFile(`${BOOTSTRAP_DIR}${n}`)));
+  return parts.join("\n");
+}
+
+/** Applies the bootstrap, then every migration (through the Supabase CLI), to `dbUrl`. */
 export async function migrate(dbUrl: string, opts: { quiet?: boolean } = {}): Promise<void> {
   const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
   try {
-    await sql.unsafe(await Deno.readTextFile(BOOTSTRAP_SQL));
+    await sql.unsafe(await bootstrapSql());
   } finally {
     await sql.end({ timeout: 5 });
   }

@@ -83,8 +83,8 @@ export class Listener {
   }
 
   async #handle(sql: postgres.Sql, raw: string): Promise<void> {
-    // A statement's messages arrive as one array (bootstrap.sql, realtime_standin.notify_messages);
-    // the liveness probe's ping as an object.
+    // A statement's messages arrive as one array (realtime_standin.notify_messages in
+    // db/bootstrap/30_realtime.sql); the liveness probe's ping as an object.
     const note = JSON.parse(raw) as Note[] | { ping?: string };
     if (!Array.isArray(note)) {
       if (note.ping) this.#pending.delete(note.ping);

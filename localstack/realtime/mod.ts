@@ -95,7 +95,7 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
     await ensurePartitions(sql).catch((e) => {
       throw new Error(
         `realtime stand-in: ${e instanceof Error ? e.message : e} ` +
-          "(is localstack/db/bootstrap.sql applied? migrate() applies it)",
+          "(is localstack/db/bootstrap/ applied? migrate() applies it)",
       );
     });
     upkeep = setInterval(() => {

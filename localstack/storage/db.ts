@@ -1,7 +1,8 @@
 // Every SQL statement the Storage stand-in makes. Each is ONE statement on the pool, never a
 // client-side transaction (see ../db/standin_pool.ts). Statements whose authorisation RLS must
-// decide run through storage_standin.exec_as (../db/bootstrap.sql): as the caller's role with
-// its JWT claims, as Supabase Storage runs them, with the role gone when the statement ends.
+// decide run through storage_standin.exec_as (../db/bootstrap/20_storage.sql): as the caller's
+// role with its JWT claims, as Supabase Storage runs them, with the role gone when the statement
+// ends.
 // Storage's own bookkeeping (bucket settings, is a version still referenced) runs as postgres.
 import type postgres from "postgres";
 import type { Caller } from "./caller.ts";

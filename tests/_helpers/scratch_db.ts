@@ -1,6 +1,6 @@
 // A throwaway database with every migration, cloned from this run's template database (made by
-// scripts/test.ts with bootstrap.sql + `supabase db push`), for tests that must not share the
-// running stack's database (where process-jobs would claim their jobs).
+// scripts/test.ts with localstack/db/bootstrap/ + `supabase db push`), for tests that must not
+// share the running stack's database (where process-jobs would claim their jobs).
 import { createDatabase, DEFAULT_ADMIN_URL, dropDatabase } from "../../localstack/db/prepare.ts";
 
 export async function scratchDatabase(label = "scratch"): Promise<{

@@ -1,4 +1,4 @@
-// storage_standin.exec_as (localstack/db/bootstrap.sql), the one statement the Storage
+// storage_standin.exec_as (localstack/db/bootstrap/20_storage.sql), the one statement the Storage
 // stand-in runs a caller's SQL through: RLS decides inside it, and neither the role nor the
 // claims outlive it on the connection, whether the statement succeeded, failed, or ran inside a
 // transaction block. One connection (max 1), so "the next statement" is on the same backend.
