@@ -7,6 +7,7 @@ import {
   createOpenAIImages,
   type OpenAIEditParams,
 } from "../../../supabase/functions/_shared/providers/openai.ts";
+import { simControl as control } from "../_sim_control.ts";
 
 type Served = ReturnType<typeof serveOpenAISimulator>;
 
@@ -17,14 +18,6 @@ async function withSim(fn: (s: Served) => Promise<void>) {
   } finally {
     await s.close();
   }
-}
-
-async function control(s: Served, path: string, body?: unknown) {
-  const res = await fetch(`${s.url}/__sim/${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return await res.json();
 }
 
 const params = (x: Partial<OpenAIEditParams> = {}): OpenAIEditParams => ({

@@ -10,6 +10,7 @@ import {
 } from "../../../supabase/functions/_shared/providers/tripo_task.ts";
 import { PLANS } from "../../../supabase/functions/_shared/jobs/plans.ts";
 import { png, tripoRequest } from "./_tripo_fixtures.ts";
+import { simControl as control } from "../_sim_control.ts";
 
 const KEY = "tsk_client_test";
 type Served = ReturnType<typeof serveTripoSimulator>;
@@ -21,14 +22,6 @@ async function withSim(fn: (s: Served) => Promise<void>) {
   } finally {
     await s.close();
   }
-}
-
-async function control(s: Served, path: string, body?: unknown) {
-  const res = await fetch(`${s.url}/__sim/${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return await res.json();
 }
 
 const client = (s: Served, extra: Record<string, unknown> = {}) =>

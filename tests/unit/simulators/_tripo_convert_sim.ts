@@ -3,6 +3,8 @@
 // calls under two API keys, the control API, and tasks made, finished and polled.
 import assert from "node:assert/strict";
 import { serveTripoSimulator } from "../../../localstack/simulators/tripo.ts";
+import { simControlResponse as control } from "../_sim_control.ts";
+export { control };
 
 export const KEY = "tsk_convert_key_one";
 export const OTHER = "tsk_convert_key_two";
@@ -29,14 +31,6 @@ export async function call(s: Served, method: string, path: string, body?: unkno
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, headers: res.headers, json: await res.json() } as Res;
-}
-
-export async function control(s: Served, path: string, body?: unknown) {
-  const res = await fetch(`${s.url}/__sim/${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: await res.json() };
 }
 
 export function assertError(r: Res, status: number, code: number) {

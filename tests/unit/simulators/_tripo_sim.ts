@@ -3,6 +3,8 @@
 // and uploads.
 import assert from "node:assert/strict";
 import { serveTripoSimulator } from "../../../localstack/simulators/tripo.ts";
+import { simControl as control } from "../_sim_control.ts";
+export { control };
 
 export const KEY = "tsk_test_key_one";
 export const OTHER = "tsk_test_key_two";
@@ -41,14 +43,6 @@ export async function call(
   }
   const res = await fetch(`${s.baseUrl}${path}`, { method, headers, body: b });
   return { status: res.status, headers: res.headers, json: await res.json() };
-}
-
-export async function control(s: Served, path: string, body?: unknown) {
-  const res = await fetch(`${s.url}/__sim/${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return await res.json();
 }
 
 export function assertError(

@@ -1,6 +1,7 @@
 // OpenAI POST /v1/images/generations in the simulator (provider_apis.md §2.1–2.4).
 import assert from "node:assert/strict";
 import { serveOpenAISimulator } from "../../../localstack/simulators/openai.ts";
+import { simControl as control } from "../_sim_control.ts";
 
 type Served = ReturnType<typeof serveOpenAISimulator>;
 type Res = { status: number; headers: Headers; json: Record<string, unknown> };
@@ -21,14 +22,6 @@ async function gen(s: Served, body: unknown, key = "sk-test"): Promise<Res> {
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   return { status: res.status, headers: res.headers, json: await res.json() };
-}
-
-async function control(s: Served, path: string, body?: unknown) {
-  const res = await fetch(`${s.url}/__sim/${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return await res.json();
 }
 
 function assertError(r: Res, status: number, code: string | null, type = "invalid_request_error") {
