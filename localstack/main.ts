@@ -1,13 +1,13 @@
 // `npm run dev`: the whole local stand-in of the Supabase platform on 127.0.0.1:54321 with
 // simulated providers (unless real keys are set), until Ctrl-C. See stack.ts.
-import { exitOnDatabaseUrlError } from "./db/cluster.ts";
+import { exitOnSetupError } from "./db/cluster.ts";
 import { startStack } from "./stack.ts";
 
 const started = performance.now();
 const stack = await startStack({
   port: Number(Deno.env.get("PORT") ?? 54321),
   earlyDrop: Deno.env.get("EDGE_EARLY_DROP") === "1",
-}).catch(exitOnDatabaseUrlError);
+}).catch(exitOnSetupError);
 const secs = ((performance.now() - started) / 1000).toFixed(1);
 const simulated = !Deno.env.get("TRIPO_API_KEY") || !Deno.env.get("OPENAI_API_KEY");
 console.log(`

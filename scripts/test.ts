@@ -9,6 +9,7 @@
 //    every response, as the platform may do, so nothing may rely on an isolate living on; that
 //    stack is a legacy project (JWT keys, HS256 tokens), so both configurations run end to end.
 import { adminUrlOrExit } from "../localstack/db/cluster.ts";
+import { SetupError } from "../localstack/db/system.ts";
 import {
   createDatabase,
   dropDatabase,
@@ -206,7 +207,9 @@ try {
   }
 } catch (e) {
   failed += 1;
-  console.error(`[test] ${e instanceof Error ? e.stack ?? e.message : e}`);
+  // A SetupError says what to change in its message; a stack trace would only bury it.
+  const text = e instanceof SetupError ? e.message : e instanceof Error ? e.stack ?? e.message : e;
+  console.error(`[test] ${text}`);
 } finally {
   await stack?.stop().catch(() => {});
   if (mode !== "unit") {

@@ -15,6 +15,7 @@ import {
   onProcessEnd,
   processAlive,
   runChecked,
+  SetupError,
   within,
 } from "./system.ts";
 
@@ -22,7 +23,7 @@ export const PG_MAJOR = 15;
 const BIN = `/usr/lib/postgresql/${PG_MAJOR}/bin`;
 
 /** A database URL given on purpose that does not work; its message is the whole story. */
-export class DatabaseUrlError extends Error {}
+export class DatabaseUrlError extends SetupError {}
 
 /** The URL with its password replaced by `***`, safe to print. */
 export function maskUrl(url: string): string {
@@ -265,9 +266,9 @@ export async function resolveAdminUrl(opts: {
   return { adminUrl: c.adminUrl, private: true, stop: c.stop };
 }
 
-/** For `.catch()` at a command's top level: a DatabaseUrlError ends it with its one line. */
-export function exitOnDatabaseUrlError(e: unknown): never {
-  if (e instanceof DatabaseUrlError) {
+/** For `.catch()` at a command's top level: a SetupError ends it with its one line. */
+export function exitOnSetupError(e: unknown): never {
+  if (e instanceof SetupError) {
     console.error(e.message);
     Deno.exit(1);
   }
@@ -276,5 +277,5 @@ export function exitOnDatabaseUrlError(e: unknown): never {
 
 /** resolveAdminUrl(...).adminUrl for a command's top level (tests, benchmark). */
 export async function adminUrlOrExit(log?: (l: string) => void): Promise<string> {
-  return (await resolveAdminUrl({ log }).catch(exitOnDatabaseUrlError)).adminUrl;
+  return (await resolveAdminUrl({ log }).catch(exitOnSetupError)).adminUrl;
 }

@@ -2,6 +2,12 @@
 // packages on first run, running a server as the `postgres` OS user (PgBouncer, initdb and
 // postgres all refuse to run as root) and giving that user a directory it can write.
 
+/**
+ * The machine or a setting is not as the stack needs, and the message says what to change: a
+ * command's top level prints it as one line, without a stack trace (exitOnSetupError).
+ */
+export class SetupError extends Error {}
+
 /** True when this process runs as root (uid 0), the only case where apt-get and runuser work. */
 export function isRoot(): boolean {
   return Deno.uid() === 0;
@@ -100,7 +106,7 @@ export async function dirForPostgres(dir: string): Promise<void> {
     stderr: "null",
   }).output();
   if (!probe.success) {
-    throw new Error(
+    throw new SetupError(
       `the postgres OS user cannot write ${dir} (a parent directory is closed to it); ` +
         `move the project somewhere it can reach, or set SUPABASE_DB_URL`,
     );

@@ -12,7 +12,7 @@ import {
   startPrivateCluster,
 } from "../../localstack/db/cluster.ts";
 import { withDatabase } from "../../localstack/db/prepare.ts";
-import { asPostgres } from "../../localstack/db/system.ts";
+import { asPostgres, dirForPostgres, isRoot, SetupError } from "../../localstack/db/system.ts";
 
 function closedPort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -143,4 +143,28 @@ Deno.test("resolveAdminUrl: an unreachable SUPABASE_DB_URL is one sentence, pass
   );
   assert.equal(maskUrl("postgres://u@h:1/d"), "postgres://u@h:1/d");
   assert.equal(maskUrl("::not a url"), "<not a valid URL>");
+});
+
+// Only root can hand a directory to the postgres OS user; anyone else runs servers as themselves.
+Deno.test({
+  name: "dirForPostgres: a directory behind a parent closed to the postgres user is a SetupError",
+  ignore: !isRoot(),
+  fn: async () => {
+    const closed = await Deno.makeTempDir({ prefix: "closed-" }); // mode 0700, owned by root
+    try {
+      const dir = `${closed}/pgbouncer`;
+      const err = await dirForPostgres(dir).then(
+        () => assert.fail("accepted a directory the postgres user cannot reach"),
+        (e) => e,
+      );
+      assert.ok(err instanceof SetupError);
+      assert.match(err.message, new RegExp(`the postgres OS user cannot write ${dir} `));
+      // Opened up, the same call succeeds and the directory is the postgres user's.
+      await Deno.chmod(closed, 0o755);
+      await dirForPostgres(dir);
+      assert.notEqual((await Deno.stat(dir)).uid, 0);
+    } finally {
+      await Deno.remove(closed, { recursive: true });
+    }
+  },
 });
