@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Entry point of the README's commands (`npm run dev`, `npm test`, `npm run bench`,
-// `npm run chaos`). Plain Node with no dependencies, so it runs on a fresh machine: it installs
+// Entry point of the README's commands (`npm run dev`, `npm test`, `npm run check`,
+// `npm run bench`, `npm run chaos`). Plain Node with no dependencies, so it runs on a fresh machine: it installs
 // the npm toolchain (Deno, Supabase CLI), PgBouncer and, for tests, pgTAP, then hands over to Deno.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
@@ -14,11 +14,13 @@ const entry = {
   dev: ["run", "-A", "localstack/main.ts"],
   test: ["run", "-A", "scripts/test.ts"],
   unit: ["run", "-A", "scripts/test.ts", "--unit"],
+  check: ["run", "-A", "scripts/test.ts", "--static"],
   chaos: ["run", "-A", "scripts/test.ts", "--chaos"],
   bench: ["run", "-A", "bench/main.ts"],
+  openapi: ["run", "--allow-read", "--allow-write=openapi.json", "tools/openapi/main.ts"],
 }[mode];
 if (!entry) {
-  console.error(`usage: node scripts/run.mjs dev|test|unit|chaos|bench`);
+  console.error(`usage: node scripts/run.mjs dev|test|unit|check|chaos|bench|openapi`);
   process.exit(2);
 }
 
@@ -132,10 +134,10 @@ function ensureClientPackage() {
 }
 
 ensureNodeModules();
-if (mode === "dev" || mode === "test") ensureClientPackage();
+if (mode === "dev" || mode === "test" || mode === "check") ensureClientPackage();
 if (mode === "test" || mode === "chaos") ensurePgTap();
 if (mode === "test") ensureChromium();
-ensurePgBouncer();
+if (mode !== "check" && mode !== "openapi") ensurePgBouncer();
 
 // DENO_NO_PACKAGE_JSON: package.json only carries the npm toolchain; Deno resolves its own
 // dependencies from import_map.json and must not re-link node_modules under npm's feet.

@@ -1,4 +1,6 @@
 // `npm test`, in tiers, each reported as it goes; exits non-zero on any failure.
+// 0. static: `deno fmt --check`, `deno lint` and deno.json's `check` task (`npm run check` runs
+//    only this tier), so what the README promises of the code is what CI holds it to.
 // 1. unit: tests/unit/, nothing running (seconds; `npm run test:unit` runs only this tier).
 // 2. pgTAP: a fresh database (bootstrap + every migration through the Supabase CLI, pushed
 //    twice to prove the second push is a no-op), the suites in supabase/tests through pg_prove.
@@ -20,11 +22,13 @@ import {
 import { type Stack, startStack } from "../localstack/stack.ts";
 
 // SUPABASE_DB_URL (must answer), else 5432, else the private cluster (localstack/db/cluster.ts).
-const DEFAULT_ADMIN_URL = Deno.args.includes("--unit")
+const DEFAULT_ADMIN_URL = Deno.args.includes("--unit") || Deno.args.includes("--static")
   ? ""
   : await adminUrlOrExit((l) => console.log(`[test] ${l}`));
 const args = Deno.args;
-const mode = args.includes("--unit")
+const mode = args.includes("--static")
+  ? "static"
+  : args.includes("--unit")
   ? "unit"
   : args.includes("--chaos")
   ? "chaos"
@@ -116,13 +120,46 @@ async function stackEnv(stack: Stack): Promise<Record<string, string>> {
   };
 }
 
+/**
+ * The static checks, one counted result each: formatting, lint, and the type check as deno.json's
+ * `check` task spells it (one list of checked folders; run here without `deno task`, which
+ * re-links package.json's npm packages into node_modules and, on a fresh clone, panicked doing so).
+ */
+async function staticChecks() {
+  const t = performance.now();
+  const config = JSON.parse(await Deno.readTextFile(`${PROJECT_ROOT}deno.json`));
+  const checks: string[][] = [["fmt", "--check"], ["lint"]];
+  for (const part of String(config.tasks.check).split("&&")) {
+    const words = part.trim().split(/\s+/);
+    if (words[0] !== "deno") throw new Error(`deno.json's check task: not a deno command: ${part}`);
+    checks.push(words.slice(1));
+  }
+  let p = 0;
+  let f = 0;
+  for (const c of checks) {
+    say(`static: deno ${c.join(" ")}`);
+    const r = await run(Deno.execPath(), c, { NO_COLOR: "1" });
+    if (r.code === 0) p++;
+    else {
+      f++;
+      say(`static: deno ${c.join(" ")} failed (exit ${r.code})`);
+    }
+  }
+  passed += p;
+  failed += f;
+  tiers.push(`static: ${p} passed, ${f} failed (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+}
+
 let stack: Stack | undefined;
 const t0 = performance.now();
 try {
+  if ((mode === "all" && filters.length === 0) || mode === "static") {
+    await staticChecks();
+  }
   if ((mode === "all" && filters.length === 0) || mode === "unit") {
     await denoTests("unit", ["tests/unit/"], {});
   }
-  if (mode !== "unit") {
+  if (mode !== "unit" && mode !== "static") {
     await dropStaleDatabases(DEFAULT_ADMIN_URL, prefix, 6 * 3600_000);
     say("preparing a fresh database (bootstrap + supabase db push)");
     const templateUrl = await createDatabase(DEFAULT_ADMIN_URL, names.template);
@@ -164,7 +201,7 @@ try {
       );
     }
   }
-  if (mode !== "unit" && mode !== "pgtap") {
+  if (mode !== "unit" && mode !== "pgtap" && mode !== "static") {
     const mainUrl = await createDatabase(DEFAULT_ADMIN_URL, names.main, names.template);
     say("starting the local stack");
     stack = await startStack({
@@ -212,7 +249,7 @@ try {
   console.error(`[test] ${text}`);
 } finally {
   await stack?.stop().catch(() => {});
-  if (mode !== "unit") {
+  if (mode !== "unit" && mode !== "static") {
     for (const n of Object.values(names)) {
       await dropDatabase(DEFAULT_ADMIN_URL, n).catch(() => {});
     }

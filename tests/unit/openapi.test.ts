@@ -1,4 +1,4 @@
-// openapi.json is generated (deno task openapi) from the zod schemas: it must be what the
+// openapi.json is generated (npm run openapi) from the zod schemas: it must be what the
 // generator writes now, its examples must pass the schemas they illustrate, every function must
 // be in it, and every schema in it must compile in a standard validator.
 import assert from "node:assert/strict";
@@ -11,11 +11,11 @@ const ROOT = new URL("../../", import.meta.url);
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
-Deno.test("openapi.json is what `deno task openapi` writes from the schemas now", async () => {
+Deno.test("openapi.json is what `npm run openapi` writes from the schemas now", async () => {
   const checkedIn = await Deno.readTextFile(new URL("openapi.json", ROOT));
   assert.ok(
     checkedIn === renderDocument(),
-    "openapi.json is stale: run `deno task openapi` and commit the file",
+    "openapi.json is stale: run `npm run openapi` and commit the file",
   );
 });
 

@@ -33,7 +33,7 @@ Supabase Storage.
   (\`{ "message" }\` or \`{ "code", "message" }\`): an unknown API key (401), an unknown function
   (404), a function that failed to start (503). Those are outside this document.
 
-Generated from the zod schemas the functions validate with (\`deno task openapi\`); do not edit
+Generated from the zod schemas the functions validate with (\`npm run openapi\`); do not edit
 by hand.`;
 
 function parameters(op: Operation): JsonSchema[] {

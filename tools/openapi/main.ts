@@ -1,4 +1,4 @@
-// `deno task openapi`: writes openapi.json at the repository root from the zod schemas.
+// `npm run openapi`: writes openapi.json at the repository root from the zod schemas.
 // tests/unit/openapi.test.ts fails when the checked-in file differs from what this writes.
 import { renderDocument } from "./document.ts";
 
