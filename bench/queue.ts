@@ -123,6 +123,54 @@ export async function drain(
   };
 }
 
+/**
+ * The peers' bare queue (perf_floor.md: "plain SKIP LOCKED queue, 8 workers, claim 50 + mark all
+ * done in one update", 27,121 jobs/s on the reference machine), measured in the same run as ours:
+ * `count` rows in a table of its own (bench.bare_jobs), 8 connections to `url` each taking 50
+ * with FOR UPDATE SKIP LOCKED and marking them done in the same statement. What this machine can
+ * do right now, so the drain can be read as a ratio when the machine's speed drifts.
+ */
+export async function bareDrain(
+  url: string,
+  pooled: boolean,
+  admin: postgres.Sql,
+  count: number,
+  connections = 8,
+): Promise<{ jobs: number; seconds: number; jobsPerSecond: number }> {
+  await admin`create schema if not exists bench`;
+  await admin`
+    create table if not exists bench.bare_jobs (
+      id bigserial primary key,
+      state text not null default 'queued',
+      payload jsonb not null default '{}'
+    )`;
+  await admin`truncate bench.bare_jobs`;
+  await admin`insert into bench.bare_jobs (state) select 'queued' from generate_series(1, ${count})`;
+  await admin`vacuum analyze bench.bare_jobs`;
+  const clients = Array.from({ length: connections }, () => queueClient(url, pooled));
+  await Promise.all(clients.map((c) => c`select 1`));
+  let done = 0;
+  const started = performance.now();
+  await Promise.all(clients.map(async (sql) => {
+    for (;;) {
+      const [r] = await sql<{ n: number }[]>`
+        with c as (
+          select id from bench.bare_jobs where state = 'queued'
+          order by id limit 50 for update skip locked
+        ), u as (
+          update bench.bare_jobs b set state = 'done' from c where b.id = c.id returning 1
+        )
+        select count(*)::int as n from u`;
+      if (r.n === 0) break;
+      done += r.n;
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  await Promise.all(clients.map((c) => c.end({ timeout: 5 })));
+  if (done !== count) throw new Error(`bare drain: ${done} of ${count} rows done`);
+  return { jobs: done, seconds, jobsPerSecond: done / seconds };
+}
+
 export interface ClaimLatency {
   claimP50: number;
   claimP99: number;

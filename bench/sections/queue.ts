@@ -4,12 +4,21 @@
 // empty table, with 100k finished + 10k future-dated jobs, and just after the drain (dead rows,
 // not vacuumed). The stack's process-jobs is stopped throughout.
 import { type BenchContext, type Section, settings } from "../context.ts";
-import { claimLatency, drain, type DrainResult, insertTrivialJobs, queueClient } from "../queue.ts";
+import {
+  bareDrain,
+  claimLatency,
+  drain,
+  type DrainResult,
+  insertTrivialJobs,
+  queueClient,
+} from "../queue.ts";
 import { mapRound } from "../report.ts";
 import { fmt, round } from "../stats.ts";
 
 const RUNS = 3;
 const PEERS = "graphile-worker batched 9,597; pg-boss 4,554; bare SKIP LOCKED 50+one update 27,121";
+/** The bare queue's figure on the machine perf_floor.md was measured on. */
+const BARE_REFERENCE = 27_121;
 
 export const queue: Section = {
   name: "queue drain and claim with backlog",
@@ -32,6 +41,7 @@ export const queue: Section = {
       direct: [],
       silent: [],
     };
+    const bare = { pooled: [] as number[], direct: [] as number[] };
     // The live-update triggers switched off on this (the bench's own) database: what the
     // broadcasts cost the claim and the completion, in the same conditions.
     const broadcasts = async (on: boolean) => {
@@ -51,7 +61,10 @@ export const queue: Section = {
         }
         await clean();
       }
+      bare.pooled.push((await bareDrain(s.poolerUrl, true, sql, n)).jobsPerSecond);
+      bare.direct.push((await bareDrain(ctx.dbUrl, false, sql, n)).jobsPerSecond);
     }
+    await sql`drop table if exists bench.bare_jobs`;
     const med = (r: DrainResult[]) =>
       [...r].sort((a, b) => a.jobsPerSecond - b.jobsPerSecond)[Math.floor(r.length / 2)];
     const perJob = await drain(s.poolerUrl, true, sql, users, n, "per_job");
@@ -65,6 +78,10 @@ export const queue: Section = {
     const pooled = med(runs.pooled);
     const direct = med(runs.direct);
     const silent = med(runs.silent);
+    const medOf = (l: number[]) => [...l].sort((a, b) => a - b)[Math.floor(l.length / 2)];
+    const bareMed = medOf(bare.pooled);
+    // perf_floor.md's figure is the bare queue straight to Postgres: the machine's speed now.
+    const machine = medOf(bare.direct) / BARE_REFERENCE;
     ctx.report.row(
       `queue drain through the pooler: claim_jobs(50) + complete_jobs (median of ${RUNS}: ${
         all(runs.pooled)
@@ -80,6 +97,20 @@ export const queue: Section = {
       })`,
       line(silent),
       `with broadcasts ${fmt(pooled.jobsPerSecond / silent.jobsPerSecond)}× of this`,
+      "diagnostic",
+    );
+    ctx.report.info(
+      `bare SKIP LOCKED queue through the pooler, this run: claim 50 + mark done in one statement, 8 connections (median of ${RUNS}: ${
+        bare.pooled.map((b) => fmt(b)).join(", ")
+      })`,
+      `${fmt(bareMed)} jobs/s`,
+      `the drain ${fmt(pooled.jobsPerSecond / bareMed)}× of it (broadcasts off ${
+        fmt(silent.jobsPerSecond / bareMed)
+      }×); straight to Postgres ${fmt(medOf(bare.direct))} jobs/s, ${
+        fmt(machine)
+      }× perf_floor.md's ${fmt(BARE_REFERENCE)}: the drain scaled by that would be ${
+        fmt(pooled.jobsPerSecond / machine)
+      } jobs/s (an estimate, not the target's figure)`,
       "diagnostic",
     );
     ctx.report.info(
@@ -101,6 +132,10 @@ export const queue: Section = {
       pooled_batched_runs: runs.pooled.map((d) => round(d.jobsPerSecond)),
       pooled_batched_no_broadcast: j(silent),
       direct_batched_runs: runs.direct.map((d) => round(d.jobsPerSecond)),
+      bare_skip_locked_pooled_runs: bare.pooled.map((b) => round(b)),
+      bare_skip_locked_direct_runs: bare.direct.map((b) => round(b)),
+      ratio_to_bare_pooled: round(pooled.jobsPerSecond / bareMed),
+      machine_vs_perf_floor: round(machine),
     });
 
     // claim_jobs(8) behind the pooler, on three tables.
