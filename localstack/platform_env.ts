@@ -1,14 +1,22 @@
 // The environment a function gets: exactly what the platform provisions (SPEC §6) plus the
 // project's secrets. A project on today's platform gets the new API keys as JSON maps and the
 // JWKS, and nothing legacy; a legacy project (JWT keys, HS256 user tokens) gets the legacy keys
-// and the JWT secret its operator set. Functions must work with either, needing nothing else.
+// and the JWT secret its operator set, as the secret JWT_SECRET: the platform provisions no JWT
+// secret, and a project secret may not be named SUPABASE_…. Functions must work with either,
+// needing nothing else.
 import type { StackKeys } from "./keys.ts";
 
 export type ProjectKind = "current" | "legacy";
 
+/** The keys a function's environment carries. */
+export type EnvKeys = Pick<
+  StackKeys,
+  "jwtSecret" | "publishableKey" | "secretKey" | "anonKey" | "serviceRoleKey" | "jwks"
+>;
+
 export function platformEnv(kind: ProjectKind, p: {
   url: string;
-  keys: StackKeys;
+  keys: EnvKeys;
   dbUrl: string;
 }): Record<string, string> {
   const common = { SUPABASE_URL: p.url, SUPABASE_DB_URL: p.dbUrl };
@@ -17,7 +25,7 @@ export function platformEnv(kind: ProjectKind, p: {
       ...common,
       SUPABASE_ANON_KEY: p.keys.anonKey,
       SUPABASE_SERVICE_ROLE_KEY: p.keys.serviceRoleKey,
-      SUPABASE_JWT_SECRET: p.keys.jwtSecret,
+      JWT_SECRET: p.keys.jwtSecret,
     };
   }
   return {

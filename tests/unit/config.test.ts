@@ -51,6 +51,24 @@ Deno.test("a legacy project: JWT keys and the HS256 secret", () => {
   assert.equal(c.publishableKey, "eyJ.anon.key");
   assert.equal(c.secretKey, "eyJ.service.key");
   assert.equal(c.SUPABASE_JWKS, undefined);
+  assert.equal(c.legacyJwtSecret, legacy.SUPABASE_JWT_SECRET);
+});
+
+Deno.test("the legacy JWT secret as JWT_SECRET, the name a hosted project can set", () => {
+  // `supabase secrets set` refuses names starting with SUPABASE_, and the platform provisions
+  // no JWT secret: on a hosted legacy project this is the only way to configure one.
+  const { SUPABASE_JWT_SECRET: secret, ...rest } = legacy;
+  const c = loadConfig({ ...rest, JWT_SECRET: secret }, all);
+  assert.equal(c.legacyJwtSecret, secret);
+  // SPEC §6's name wins where both are set; neither is needed where a JWKS is.
+  const both = loadConfig({ ...legacy, JWT_SECRET: "another-secret-of-at-least-32-characters" });
+  assert.equal(both.legacyJwtSecret, secret);
+  assert.equal(loadConfig(current, all).legacyJwtSecret, undefined);
+  assert.match(
+    problems(rest),
+    /SUPABASE_JWKS: required to verify user tokens \(or the legacy JWT secret as JWT_SECRET\)/,
+  );
+  assert.match(problems({ ...rest, JWT_SECRET: "short" }), /JWT_SECRET/);
 });
 
 Deno.test("new keys win over singular and legacy ones; a bare JWKS array is accepted", () => {

@@ -13,7 +13,7 @@ import type { Config } from "../../supabase/functions/_shared/config.ts";
 
 const SECRET = "token-verifier-test-secret-0123456789abcdef";
 const key = new TextEncoder().encode(SECRET);
-const verify = createTokenVerifier({ SUPABASE_JWT_SECRET: SECRET } as Config);
+const verify = createTokenVerifier({ legacyJwtSecret: SECRET } as Config);
 const sub = crypto.randomUUID();
 const now = Math.floor(Date.now() / 1000);
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");

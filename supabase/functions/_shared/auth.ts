@@ -62,8 +62,8 @@ function verifyHs256(token: string, secret: Uint8Array): jose.JWTPayload {
 export type TokenVerifier = (token: string) => Promise<AuthUser>;
 
 export function createTokenVerifier(config: Config): TokenVerifier {
-  const secret = config.SUPABASE_JWT_SECRET
-    ? new TextEncoder().encode(config.SUPABASE_JWT_SECRET)
+  const secret = config.legacyJwtSecret
+    ? new TextEncoder().encode(config.legacyJwtSecret)
     : undefined;
   const jwks = config.SUPABASE_JWKS
     ? jose.createLocalJWKSet(config.SUPABASE_JWKS as jose.JSONWebKeySet)

@@ -56,6 +56,12 @@ const schema = z.object({
   SUPABASE_ANON_KEY: optionalText,
   SUPABASE_SERVICE_ROLE_KEY: optionalText,
   SUPABASE_JWT_SECRET: z.string().min(32).optional(),
+  /**
+   * The same legacy secret under a name a project can set: the platform provisions no JWT
+   * secret, and `supabase secrets set` refuses names starting with `SUPABASE_` (self-hosted
+   * Supabase passes it to functions as JWT_SECRET too).
+   */
+  JWT_SECRET: z.string().min(32).optional(),
   SUPABASE_DB_URL: z.string().min(1),
   OPENAI_API_KEY: optionalText,
   OPENAI_BASE_URL: z.url().default("https://api.openai.com/v1"),
@@ -111,6 +117,8 @@ export interface Config extends Parsed {
   publishableKey: string;
   /** The secret (or legacy service_role) key, where the platform provides one. */
   secretKey: string | undefined;
+  /** The legacy HS256 secret of user tokens (SUPABASE_JWT_SECRET, else JWT_SECRET), if any. */
+  legacyJwtSecret: string | undefined;
   dbPoolSize: number;
 }
 
@@ -147,9 +155,10 @@ export function loadConfig(
   if (!publishableKey) {
     problems.push("SUPABASE_PUBLISHABLE_KEYS: required (or SUPABASE_PUBLISHABLE_KEY)");
   }
-  if (needs.userTokens && !e.SUPABASE_JWKS && !e.SUPABASE_JWT_SECRET) {
+  const legacyJwtSecret = e.SUPABASE_JWT_SECRET ?? e.JWT_SECRET;
+  if (needs.userTokens && !e.SUPABASE_JWKS && !legacyJwtSecret) {
     problems.push(
-      "SUPABASE_JWKS: required to verify user tokens (or the legacy SUPABASE_JWT_SECRET)",
+      "SUPABASE_JWKS: required to verify user tokens (or the legacy JWT secret as JWT_SECRET)",
     );
   }
   if (needs.secretKey && !secretKey) {
@@ -166,6 +175,7 @@ export function loadConfig(
     ...e,
     publishableKey: publishableKey!,
     secretKey,
+    legacyJwtSecret,
     dbPoolSize: e.DB_POOL_SIZE ?? (needs.providers ? 4 : 2),
   };
 }
