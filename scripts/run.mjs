@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Entry point of the README's commands (`npm run dev`, `npm test`, `npm run check`,
-// `npm run bench`, `npm run chaos`). Plain Node with no dependencies, so it runs on a fresh machine: it installs
-// the npm toolchain (Deno, Supabase CLI), PgBouncer and, for tests, pgTAP, then hands over to Deno.
+// `npm run bench`, `npm run chaos`, `npm run openapi`). Plain Node with no dependencies, so it
+// runs on a fresh machine: it installs the npm toolchain (Deno, Supabase CLI), PgBouncer and,
+// for tests, pgTAP, then hands over to Deno.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";

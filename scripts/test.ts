@@ -21,10 +21,6 @@ import {
 } from "../localstack/db/prepare.ts";
 import { type Stack, startStack } from "../localstack/stack.ts";
 
-// SUPABASE_DB_URL (must answer), else 5432, else the private cluster (localstack/db/cluster.ts).
-const DEFAULT_ADMIN_URL = Deno.args.includes("--unit") || Deno.args.includes("--static")
-  ? ""
-  : await adminUrlOrExit((l) => console.log(`[test] ${l}`));
 const args = Deno.args;
 const mode = args.includes("--static")
   ? "static"
@@ -35,6 +31,12 @@ const mode = args.includes("--static")
   : args.includes("--pgtap")
   ? "pgtap"
   : "all";
+/** Every tier but static and unit needs a database (and makes its own in it). */
+const usesDatabase = mode !== "unit" && mode !== "static";
+// SUPABASE_DB_URL (must answer), else 5432, else the private cluster (localstack/db/cluster.ts).
+const DEFAULT_ADMIN_URL = usesDatabase
+  ? await adminUrlOrExit((l) => console.log(`[test] ${l}`))
+  : "";
 const filters = args.filter((a) => !a.startsWith("--"));
 // The main stack's project: `current` (new API keys, ES256 user tokens) unless TEST_PROJECT=legacy.
 const mainProject = Deno.env.get("TEST_PROJECT") === "legacy" ? "legacy" : "current";
@@ -159,7 +161,7 @@ try {
   if ((mode === "all" && filters.length === 0) || mode === "unit") {
     await denoTests("unit", ["tests/unit/"], {});
   }
-  if (mode !== "unit" && mode !== "static") {
+  if (usesDatabase) {
     await dropStaleDatabases(DEFAULT_ADMIN_URL, prefix, 6 * 3600_000);
     say("preparing a fresh database (bootstrap + supabase db push)");
     const templateUrl = await createDatabase(DEFAULT_ADMIN_URL, names.template);
@@ -201,7 +203,7 @@ try {
       );
     }
   }
-  if (mode !== "unit" && mode !== "pgtap" && mode !== "static") {
+  if (usesDatabase && mode !== "pgtap") {
     const mainUrl = await createDatabase(DEFAULT_ADMIN_URL, names.main, names.template);
     say("starting the local stack");
     stack = await startStack({
@@ -249,7 +251,7 @@ try {
   console.error(`[test] ${text}`);
 } finally {
   await stack?.stop().catch(() => {});
-  if (mode !== "unit" && mode !== "static") {
+  if (usesDatabase) {
     for (const n of Object.values(names)) {
       await dropDatabase(DEFAULT_ADMIN_URL, n).catch(() => {});
     }

@@ -13,7 +13,7 @@ import {
   queueClient,
 } from "../queue.ts";
 import { mapRound } from "../report.ts";
-import { fmt, round } from "../stats.ts";
+import { fmt, median, round } from "../stats.ts";
 
 const RUNS = 3;
 const PEERS = "graphile-worker batched 9,597; pg-boss 4,554; bare SKIP LOCKED 50+one update 27,121";
@@ -78,10 +78,9 @@ export const queue: Section = {
     const pooled = med(runs.pooled);
     const direct = med(runs.direct);
     const silent = med(runs.silent);
-    const medOf = (l: number[]) => [...l].sort((a, b) => a - b)[Math.floor(l.length / 2)];
-    const bareMed = medOf(bare.pooled);
+    const bareMed = median(bare.pooled);
     // perf_floor.md's figure is the bare queue straight to Postgres: the machine's speed now.
-    const machine = medOf(bare.direct) / BARE_REFERENCE;
+    const machine = median(bare.direct) / BARE_REFERENCE;
     ctx.report.row(
       `queue drain through the pooler: claim_jobs(50) + complete_jobs (median of ${RUNS}: ${
         all(runs.pooled)
@@ -106,7 +105,7 @@ export const queue: Section = {
       `${fmt(bareMed)} jobs/s`,
       `the drain ${fmt(pooled.jobsPerSecond / bareMed)}× of it (broadcasts off ${
         fmt(silent.jobsPerSecond / bareMed)
-      }×); straight to Postgres ${fmt(medOf(bare.direct))} jobs/s, ${
+      }×); straight to Postgres ${fmt(median(bare.direct))} jobs/s, ${
         fmt(machine)
       }× perf_floor.md's ${fmt(BARE_REFERENCE)}: the drain scaled by that would be ${
         fmt(pooled.jobsPerSecond / machine)
