@@ -12,6 +12,7 @@ import {
   isRoot,
   onProcessEnd,
   processAlive,
+  SetupError,
   which,
   within,
 } from "./system.ts";
@@ -130,17 +131,41 @@ async function pruneOldDirs(runDir: string): Promise<void> {
   }
 }
 
+/** A fresh `pgbouncer-<stamp>/` in `runDir` that the postgres OS user can write. */
+async function newPoolerDir(runDir: string): Promise<string> {
+  await Deno.mkdir(runDir, { recursive: true });
+  await pruneOldDirs(runDir);
+  const dir = `${runDir}/pgbouncer-${Date.now()}-${crypto.randomUUID().slice(0, 8)}`;
+  await dirForPostgres(dir).catch(async (e) => {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw e;
+  });
+  return dir;
+}
+
+/**
+ * The pooler's directory in `runDir`, or, when the project sits where the postgres OS user
+ * cannot go (a clone in a `mktemp -d` folder, a home at mode 700), in the system's temp folder:
+ * its files are only for this run, so nothing is lost by keeping them elsewhere.
+ */
+async function poolerDir(runDir: string, log: (line: string) => void): Promise<string> {
+  try {
+    return await newPoolerDir(runDir);
+  } catch (e) {
+    if (!(e instanceof SetupError)) throw e;
+    const elsewhere = `${Deno.env.get("TMPDIR") ?? "/tmp"}/makeit3d-pgbouncer`;
+    log(`[pgbouncer] ${e.message}; using ${elsewhere} instead`);
+    return await newPoolerDir(elsewhere);
+  }
+}
+
 export async function startPgBouncer(opts: PgBouncerOptions): Promise<PgBouncer> {
   const log = opts.log ?? (() => {});
   await ensurePgBouncerInstalled(log);
   const upstream = new URL(opts.upstreamUrl);
   const user = decodeURIComponent(upstream.username) || "postgres";
   const password = decodeURIComponent(upstream.password);
-  const runDir = opts.runDir.replace(/\/$/, "");
-  await Deno.mkdir(runDir, { recursive: true });
-  await pruneOldDirs(runDir);
-  const dir = `${runDir}/pgbouncer-${Date.now()}-${crypto.randomUUID().slice(0, 8)}`;
-  await dirForPostgres(dir);
+  const dir = await poolerDir(opts.runDir.replace(/\/$/, ""), log);
 
   // "postgres" always (the trust server's superuser), plus the upstream's own user with its
   // password when it has one: PgBouncer logs in to the server with the auth file's password.

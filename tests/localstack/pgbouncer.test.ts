@@ -326,3 +326,40 @@ Deno.test("pooler: a start prunes directories of poolers gone for a day, and onl
     await Deno.remove(runDir, { recursive: true });
   }
 });
+
+// Only root runs PgBouncer as another OS user; anyone else runs it as themselves.
+Deno.test({
+  name: "a run directory the postgres user cannot reach: the pooler's files go to the temp folder",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const closed = await Deno.makeTempDir({ prefix: "closed-" }); // mode 0700, owned by root
+    const lines: string[] = [];
+    try {
+      const pgb = await startPgBouncer({
+        upstreamUrl: stack.dbUrl,
+        runDir: `${closed}/.runs`,
+        poolSize: 1,
+        log: (l) => lines.push(l),
+      });
+      try {
+        assert.ok(!pgb.dir.startsWith(closed), `the pooler's directory ${pgb.dir} is elsewhere`);
+        assert.ok(lines.some((l) => l.includes("cannot write") && l.includes("instead")));
+        const sql = client(pgb.url(database()));
+        try {
+          const [r] = await sql`select ${"pooled"}::text as v`;
+          assert.equal(r.v, "pooled");
+        } finally {
+          await sql.end({ timeout: 1 });
+        }
+      } finally {
+        await pgb.stop();
+      }
+      // Nothing half-made is left where the postgres user could not go.
+      const left = [];
+      for await (const e of Deno.readDir(`${closed}/.runs`)) left.push(e.name);
+      assert.deepEqual(left, []);
+    } finally {
+      await Deno.remove(closed, { recursive: true });
+    }
+  },
+});
