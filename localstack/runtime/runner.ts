@@ -122,7 +122,11 @@ export class Isolate {
           pending: Number(msg.pending),
         };
         this.onState(this);
-      } else if (msg.type === "shutdown") this.shutdownReason = String(msg.reason);
+      } else if (msg.type === "shutdown") {
+        // Shutting down: no new request is routed here (the platform sends it to a fresh one).
+        this.shutdownReason = String(msg.reason);
+        this.onState(this);
+      }
     });
     this.#pipe(this.child.stderr, () => {});
     this.exited = this.child.status.then((s) => {

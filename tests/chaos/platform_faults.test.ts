@@ -1,7 +1,8 @@
 // The platform's own faults (issue: run on the Supabase platform as it is today): the transaction
 // pooler killed and restarted mid-run, its server connections reset under load, and an isolate
-// shut down while it holds leases. Every job ends, nothing is billed twice, no function process
-// dies of an uncaught error, and the leases of a retired isolate are taken over at once.
+// shut down while it holds leases or while it waits for the next poll. Every job ends, nothing
+// is billed twice, no function process dies of an uncaught error, and the work of a retired
+// isolate is taken over at once.
 import assert from "node:assert/strict";
 import {
   type ChaosStack,
@@ -262,6 +263,50 @@ chaosTest(
           `invocation took them ${takeover} ms later`,
       );
       await other.stop();
+    } finally {
+      await cs.stop();
+      await sims.close();
+    }
+  },
+);
+
+chaosTest(
+  "beforeunload between two polls: a retired process-jobs isolate starts its successor at once",
+  async () => {
+    // Models that run 5 s: polled several times, holding no lease between two polls.
+    const sims = startSims({ tripo: { runMs: 5_000 } });
+    // No cron: only the shut-down isolate's own wake-up can start the next invocation.
+    const cs = await startChaosStack({ label: "unidle", sims, cronIntervalMs: 0 });
+    try {
+      const user = await newUser(cs, "ui");
+      const ids = [
+        await generate(cs, user, "text_to_model", { task_id: "ui-1", prompt: "idle one" }),
+        await generate(cs, user, "text_to_model", { task_id: "ui-2", prompt: "idle two" }),
+      ];
+      await waitFor("both submitted and waiting for their next poll", async () => {
+        const r = await cs.sql`select count(*)::int as n from public.jobs
+          where id = any(${ids}::uuid[]) and provider_task_id is not null
+            and state = 'running' and lease_token is null and run_at > now()`;
+        return r[0].n === 2;
+      }, 20_000);
+      // The platform retires the isolate (SIGTERM → beforeunload) while its loop waits.
+      const runner = cs.stack.functions.get("process-jobs")!;
+      const generation = runner.generation;
+      const stopped = Date.now();
+      const exited = runner.kill("SIGTERM");
+      assert.ok(exited, "a process-jobs isolate was running");
+      // Its wake-up starts a fresh isolate while it shuts down.
+      await waitFor("a successor isolate", () => runner.generation > generation, 5_000);
+      const successor = Date.now() - stopped;
+      await exited;
+      // Without a successor nothing would poll again (no cron, no new POST): both would stay
+      // running for good.
+      const rows = await waitTerminal(cs, ids, 30_000);
+      for (const r of rows) assert.equal(r.state, "succeeded", JSON.stringify(r));
+      console.log(
+        `UNLOAD_IDLE successor started ${successor} ms after the shutdown; both models ` +
+          `finished ${Date.now() - stopped} ms after the shutdown`,
+      );
     } finally {
       await cs.stop();
       await sims.close();

@@ -16,6 +16,7 @@ const registered: Promise<unknown>[] = [];
 
 function harness(auth: { secretKey?: string; processJobsSecret?: string }, holdMs = 40) {
   const starts: number[] = [];
+  const ends: number[] = [];
   const headers: Headers[] = [];
   let open = 0;
   let maxOpen = 0;
@@ -29,6 +30,7 @@ function harness(auth: { secretKey?: string; processJobsSecret?: string }, holdM
     await req.body?.cancel();
     await sleep(holdMs);
     open--;
+    ends.push(performance.now());
     if (failNext > 0) {
       failNext--;
       return Response.json({ error: { code: "unauthorized" } }, { status: 401 });
@@ -48,6 +50,7 @@ function harness(auth: { secretKey?: string; processJobsSecret?: string }, holdM
   return {
     nudge,
     starts,
+    ends,
     headers,
     warnings,
     maxOpen: () => maxOpen,
@@ -122,6 +125,30 @@ Deno.test("a refused or failed wake-up is logged and the next nudge still wakes"
     assert.match(h.warnings[0], /401/);
     h.nudge();
     await until(() => h.starts.length === 2, "the call after the failure");
+  } finally {
+    await h.stop();
+  }
+});
+
+Deno.test("the nudge's promise settles once a wake-up started after it has been answered", async () => {
+  const h = harness({ secretKey: "sb_secret_test" });
+  try {
+    // Alone: the call it started.
+    const t0 = performance.now();
+    await h.nudge();
+    assert.equal(h.ends.length, 1, "settled only after the call was answered");
+    assert.ok(h.starts[0] >= t0);
+    // Made while that kind of call is in flight: the one queued behind it, not the one on its way.
+    const first = h.nudge();
+    await until(() => h.starts.length === 2, "the second call");
+    const during = performance.now();
+    const second = h.nudge();
+    await first;
+    assert.equal(h.ends.length, 2, "the first nudge waited for its own call");
+    await second;
+    assert.equal(h.starts.length, 3, "the nudge during a call waited for the one after it");
+    assert.ok(h.starts[2] > during, "and that call started after the nudge");
+    assert.equal(h.ends.length, 3);
   } finally {
     await h.stop();
   }

@@ -19,7 +19,8 @@ export interface GenerateDeps {
   config: Config;
   db: Pick<Db, "enqueueJob" | "jobStatus" | "findSourceModel" | "ownsDraft">;
   storage: Pick<Storage, "readHeadAsUser">;
-  nudge: () => void;
+  /** Wakes process-jobs after the commit (not awaited: it is sent under waitUntil). */
+  nudge: () => unknown;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -165,7 +166,7 @@ export function createGenerateHandler<B extends z.ZodType<{ task_id: string }>>(
       const status = (await db.jobStatus(jobId, user.id))?.view.status ?? "pending";
       return c.json({ job_id: jobId, celery_task_id: jobId, task_id: taskId, status }, 202);
     }
-    deps.nudge();
+    void deps.nudge();
     return c.json(
       { job_id: jobId, celery_task_id: jobId, task_id: taskId, status: "pending" },
       202,

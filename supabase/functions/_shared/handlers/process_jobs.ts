@@ -11,18 +11,24 @@ import { errorText } from "../log.ts";
 import type { Worker } from "../jobs/worker.ts";
 import { onShutdown, waitUntil } from "../runtime.ts";
 
-export function createProcessJobsHandler(worker: Worker, deps: { log: Logger; nudge: () => void }) {
+export function createProcessJobsHandler(
+  worker: Worker,
+  deps: { log: Logger; nudge: () => Promise<void> },
+) {
   const { log, nudge } = deps;
   let running: Promise<void> | null = null;
 
   onShutdown(async () => {
     try {
+      const looping = running !== null;
       const n = await worker.shutdown();
-      if (n > 0) {
-        log("info", "handed back leases on shutdown", { jobs: n });
-        // Another invocation takes them now rather than on the next cron tick.
-        nudge();
-      }
+      if (n > 0) log("info", "handed back leases on shutdown", { jobs: n });
+      // Another invocation takes the handed-back jobs now rather than on the next cron tick, and
+      // so too the work this isolate's loop was waiting for: between two polls of a Tripo task
+      // the job holds no lease, and an isolate retired then (the wall clock ends long-running
+      // loops routinely) would otherwise leave every running model unpolled until the tick.
+      // Awaited: work registered after beforeunload's own may not run before the isolate exits.
+      if (n > 0 || (looping && await worker.dueSoon())) await nudge();
     } catch (e) {
       log("warn", "could not hand back leases on shutdown", { error: errorText(e) });
     }

@@ -6,6 +6,8 @@
 // Coalesced per isolate: at most one wake-up in flight and one queued behind it, at most one
 // started per NUDGE_MIN_GAP_MS, so a burst of POSTs costs a few calls, not hundreds; every
 // enqueue is still followed by a wake-up sent after its commit. A lone POST's goes out at once.
+// `nudge()` also returns when that wake-up has been answered, for a caller that must not end
+// before it is sent (an isolate shutting down).
 import type { Config } from "../config.ts";
 import { waitUntil } from "../runtime.ts";
 
@@ -32,6 +34,8 @@ export function createNudger(
   let again = false;
   let scheduled = false;
   let lastSent = 0;
+  // The wake-up not started yet, which every nudge made now is covered by: settled when it ends.
+  let covering: { done: Promise<void>; settle: () => void } | null = null;
 
   async function call(): Promise<void> {
     inFlight = true;
@@ -63,21 +67,33 @@ export function createNudger(
       new Promise<void>((resolve) => {
         setTimeout(() => {
           scheduled = false;
-          call().finally(resolve);
+          const mine = covering;
+          covering = null;
+          call().finally(() => {
+            mine?.settle();
+            resolve();
+          });
         }, wait);
       }),
     );
   }
 
-  return function nudge(): void {
+  return function nudge(): Promise<void> {
+    if (!covering) {
+      let settle = () => {};
+      const done = new Promise<void>((r) => (settle = r));
+      covering = { done, settle };
+    }
+    const done = covering.done;
     // A wake-up not sent yet goes out after this commit too.
-    if (scheduled) return;
+    if (scheduled) return done;
     // One already on its way may have left before this commit: queue another behind it.
     if (inFlight) {
       again = true;
-      return;
+      return done;
     }
     // Timer-driven even at no delay: the caller's 202 goes out first.
     schedule();
+    return done;
   };
 }

@@ -259,13 +259,17 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
       if (s.ms < config.PROCESS_JOBS_BUDGET_MS) await pause(1_000);
       // A wake-up during the check announces a job the check may have missed.
       const seen = wakes;
-      const next = await db.nextDueAt().catch(() => null);
-      const due = next !== null && next.getTime() - Date.now() <= MAX_IDLE_WAIT_MS;
-      if (!due && wakes === seen) return;
+      if (!(await dueSoon()) && wakes === seen) return;
     }
   }
 
-  return { runInvocation, runWhileDue, step, wake, shutdown };
+  /** A job is due now or within MAX_IDLE_WAIT_MS: what keeps the long-lived loop running. */
+  async function dueSoon(): Promise<boolean> {
+    const next = await db.nextDueAt().catch(() => null);
+    return next !== null && next.getTime() - Date.now() <= MAX_IDLE_WAIT_MS;
+  }
+
+  return { runInvocation, runWhileDue, step, wake, shutdown, dueSoon };
 }
 
 export type Worker = ReturnType<typeof createWorker>;
