@@ -1,7 +1,10 @@
-// A loopback TCP proxy in front of Postgres that counts round trips by reading the frontend
-// side of the wire protocol: every Sync (extended protocol) or Query (simple protocol) is one
-// round trip the client waits for. Each is labelled with the SQL it ran (the bff.* function
-// name when there is one), so a count can be broken down by statement.
+// A loopback TCP proxy in front of Postgres that counts statements and round trips by reading the
+// frontend side of the wire protocol: every Sync (extended protocol) or Query (simple protocol)
+// ends a statement and is one round trip the client waits for; so is every Flush, which
+// postgres.js sends after Parse + Describe to learn a statement's parameter types before it binds
+// them (always, with prepare off: a statement with parameters costs two round trips). Each is
+// labelled with the SQL it ran (the bff.* function name when there is one), so a count can be
+// broken down by statement.
 // Used only in the counting phase; the latency phases talk to Postgres directly.
 
 const SSL_REQUEST = 80877103;
@@ -19,7 +22,7 @@ class FrontendParser {
   #started = false;
   #statements = new Map<string, string>();
   #pending: string[] = [];
-  constructor(private onRoundTrip: (label: string) => void) {}
+  constructor(private onRoundTrip: (label: string, endsStatement: boolean) => void) {}
 
   push(chunk: Uint8Array) {
     const merged = new Uint8Array(this.#buf.length + chunk.length);
@@ -70,9 +73,11 @@ class FrontendParser {
       this.#pending.push(label(this.#statements.get(name) ?? "?"));
     } else if (type === "Q") {
       const [query] = cstrings(1);
-      this.onRoundTrip(label(query));
+      this.onRoundTrip(label(query), true);
+    } else if (type === "H") {
+      this.onRoundTrip(this.#pending[0] ?? "flush", false);
     } else if (type === "S") {
-      this.onRoundTrip(this.#pending[0] ?? "sync");
+      this.onRoundTrip(this.#pending[0] ?? "sync", true);
       this.#pending = [];
     }
   }
@@ -81,7 +86,8 @@ class FrontendParser {
 export interface PgCounter {
   url: string;
   reset(): void;
-  snapshot(): { total: number; byLabel: Record<string, number> };
+  /** total: round trips; statements: Syncs and Queries; byLabel: round trips per statement. */
+  snapshot(): { total: number; statements: number; byLabel: Record<string, number> };
   close(): void;
 }
 
@@ -91,9 +97,11 @@ export function startPgCounter(dbUrl: string): PgCounter {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns = new Set<Deno.Conn>();
   let total = 0;
+  let statements = 0;
   let byLabel: Record<string, number> = {};
-  const count = (l: string) => {
+  const count = (l: string, endsStatement: boolean) => {
     total++;
+    if (endsStatement) statements++;
     byLabel[l] = (byLabel[l] ?? 0) + 1;
   };
 
@@ -139,9 +147,10 @@ export function startPgCounter(dbUrl: string): PgCounter {
     url: proxied.toString(),
     reset() {
       total = 0;
+      statements = 0;
       byLabel = {};
     },
-    snapshot: () => ({ total, byLabel: { ...byLabel } }),
+    snapshot: () => ({ total, statements, byLabel: { ...byLabel } }),
     close() {
       try {
         listener.close();

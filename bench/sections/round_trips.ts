@@ -1,8 +1,8 @@
 // Database round trips per generation POST and per job, counted on the wire: bench/pg_counter.ts
-// sits between a copy of the function and the pooler and counts every Sync or simple Query,
-// labelled with the SQL it ran. A copy of the function sends 100 POSTs one after another after
-// 20 warm-up requests; a copy of process-jobs runs one `?wait=true` invocation over 20
-// text-to-model jobs enqueued in SQL, from submit to complete.
+// sits between a copy of the function and the pooler and counts statements and the round trips
+// they take, labelled with the SQL they ran. A copy of the function, then the floor, each send
+// 100 POSTs one after another after 20 warm-up requests; a copy of process-jobs runs one
+// `?wait=true` invocation over 20 text-to-model jobs enqueued in SQL, from submit to complete.
 import { PROJECT_ROOT } from "../../localstack/db/prepare.ts";
 import { type BenchContext, FN, type Section } from "../context.ts";
 import { enqueueTextToModel } from "../jobs.ts";
@@ -40,6 +40,27 @@ export const roundTrips: Section = {
     }
     const postTrips = counter.snapshot();
     await gen.stop();
+    // The floor the same way: its one insert through the same counter.
+    const floor = await serveProcess(`${PROJECT_ROOT}bench/floor_server.ts`, {
+      FLOOR_DB_URL: counter.url,
+      FLOOR_JWKS: JSON.stringify(h.stack.keys.jwks),
+    });
+    ctx.defer(() => floor.stop());
+    const floorUrl = `http://127.0.0.1:${floor.port}/floor`;
+    for (let i = 0; i < 20; i++) {
+      await h.post(floorUrl, { task_id: `rtfw-${stamp}-${i}`, prompt: "warm" }, h.authHeaders(i));
+    }
+    counter.reset();
+    for (let i = 0; i < POSTS; i++) {
+      const r = await h.post(
+        floorUrl,
+        { task_id: `rtf-${stamp}-${i}`, prompt: `rt ${i}` },
+        h.authHeaders(i),
+      );
+      if (r.status !== 202) throw new Error(`round-trip floor POST: ${r.status} ${r.body}`);
+    }
+    const floorTrips = counter.snapshot();
+    await floor.stop();
     await waitFor("the POSTs' jobs to finish", () => ctx.jobsSettled(), 60_000, 250);
     await h.quiesceWorker();
     // The stack's own process-jobs must not take these jobs from the counted copy.
@@ -67,21 +88,31 @@ export const roundTrips: Section = {
       Object.entries(o).map(([k, v]) => `${k} ${v}`).join(", ");
     const postBreakdown = perLabel(postTrips, POSTS);
     const jobBreakdown = perLabel(jobTrips, JOBS);
+    // Statements and round trips differ: postgres.js with prepare off describes every statement
+    // with parameters (Parse + Describe + Flush) before it binds it (bench/pg_counter.ts).
+    const trips = (t: { total: number; statements: number }, n: number) =>
+      `${fmt(t.total / n)} round trips for ${fmt(t.statements / n)} statement` +
+      (t.statements === n ? "" : "s");
     ctx.report.info(
       "DB round trips per generation POST (wire count, steady state)",
-      `${fmt(postTrips.total / POSTS)} (${show(postBreakdown)})`,
-      "floor: 1 (one insert statement)",
+      `${trips(postTrips, POSTS)} (${show(postBreakdown)})`,
+      `floor (one insert statement, the same connection settings): ${trips(floorTrips, POSTS)}`,
     );
     ctx.report.info(
       `DB round trips per text-to-model job, submit → complete (${JOBS} jobs, one invocation)`,
-      `${fmt(jobTrips.total / JOBS)} (${show(jobBreakdown)})`,
+      `${trips(jobTrips, JOBS)} (${show(jobBreakdown)})`,
       `summary ${JSON.stringify(summary)}`,
     );
     ctx.report.set("db_round_trips", {
-      method: "wire-protocol proxy in front of the pooler, counting Sync/Query messages",
+      method: "wire-protocol proxy in front of the pooler: Sync/Query end a statement; " +
+        "each of them and each Flush is a round trip",
       per_post: round(postTrips.total / POSTS),
+      per_post_statements: round(postTrips.statements / POSTS),
       per_post_breakdown: postBreakdown,
+      floor_per_post: round(floorTrips.total / POSTS),
+      floor_per_post_statements: round(floorTrips.statements / POSTS),
       per_job: round(jobTrips.total / JOBS),
+      per_job_statements: round(jobTrips.statements / JOBS),
       per_job_breakdown: jobBreakdown,
       invocation: summary,
     });
