@@ -24,21 +24,21 @@ export const roundTrips: Section = {
     const env = { ...h.stack.functionEnv, SUPABASE_DB_URL: counter.url };
     const gen = await serveProcess(`${PROJECT_ROOT}supabase/functions/${FN}/index.ts`, env);
     ctx.defer(() => gen.stop());
-    const url = `http://127.0.0.1:${gen.port}/${FN}`;
     const stamp = Date.now();
-    for (let i = 0; i < 20; i++) {
-      await h.post(url, { task_id: `rtw-${stamp}-${i}`, prompt: "warm" }, h.authHeaders(i));
-    }
-    counter.reset();
-    for (let i = 0; i < POSTS; i++) {
-      const r = await h.post(
-        url,
-        { task_id: `rt-${stamp}-${i}`, prompt: `rt ${i}` },
-        h.authHeaders(i),
-      );
-      if (r.status !== 202) throw new Error(`round-trip POST: ${r.status} ${r.body}`);
-    }
-    const postTrips = counter.snapshot();
+    /** 20 warm-up POSTs to `url`, then POSTS counted ones: what the counter saw of those. */
+    const countPosts = async (url: string, tag: string) => {
+      for (let i = 0; i < 20; i++) {
+        await h.post(url, { task_id: `${tag}w-${stamp}-${i}`, prompt: "warm" }, h.authHeaders(i));
+      }
+      counter.reset();
+      for (let i = 0; i < POSTS; i++) {
+        const body = { task_id: `${tag}-${stamp}-${i}`, prompt: `rt ${i}` };
+        const r = await h.post(url, body, h.authHeaders(i));
+        if (r.status !== 202) throw new Error(`round-trip POST ${url}: ${r.status} ${r.body}`);
+      }
+      return counter.snapshot();
+    };
+    const postTrips = await countPosts(`http://127.0.0.1:${gen.port}/${FN}`, "rt");
     await gen.stop();
     // The floor the same way: its one insert through the same counter.
     const floor = await serveProcess(`${PROJECT_ROOT}bench/floor_server.ts`, {
@@ -46,20 +46,7 @@ export const roundTrips: Section = {
       FLOOR_JWKS: JSON.stringify(h.stack.keys.jwks),
     });
     ctx.defer(() => floor.stop());
-    const floorUrl = `http://127.0.0.1:${floor.port}/floor`;
-    for (let i = 0; i < 20; i++) {
-      await h.post(floorUrl, { task_id: `rtfw-${stamp}-${i}`, prompt: "warm" }, h.authHeaders(i));
-    }
-    counter.reset();
-    for (let i = 0; i < POSTS; i++) {
-      const r = await h.post(
-        floorUrl,
-        { task_id: `rtf-${stamp}-${i}`, prompt: `rt ${i}` },
-        h.authHeaders(i),
-      );
-      if (r.status !== 202) throw new Error(`round-trip floor POST: ${r.status} ${r.body}`);
-    }
-    const floorTrips = counter.snapshot();
+    const floorTrips = await countPosts(`http://127.0.0.1:${floor.port}/floor`, "rtf");
     await floor.stop();
     await waitFor("the POSTs' jobs to finish", () => ctx.jobsSettled(), 60_000, 250);
     await h.quiesceWorker();
