@@ -276,6 +276,11 @@ export class FunctionRunner {
 
   /** Sends one request to the function (path includes the function's own first segment). */
   async fetch(pathAndQuery: string, init: RequestInit, attempt = 0): Promise<Response> {
+    // The stack is stopping: no new isolate (one started now would outlive stop()). A request
+    // sent now (a shutting-down isolate's wake-up) is refused as an unavailable function.
+    if (this.#stopping) {
+      return platformError(503, "WORKER_UNAVAILABLE", "Function is shutting down");
+    }
     const iso = await this.ensureRunning();
     iso.dispatched++;
     iso.inFlight++;

@@ -140,3 +140,17 @@ it("runtime: a request that reaches an isolate already shutting down is served b
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+it("runtime: a request during stop() starts no isolate: it is refused, and none outlives stop", async () => {
+  const p = probe();
+  await p.call("whoami");
+  const before = p.runner.generation;
+  const stopping = p.runner.stop();
+  // What a shutting-down isolate's own wake-up meets while the stack stops.
+  const res = await p.runner.fetch("/edge-probe/whoami", { method: "GET" });
+  assert.equal(res.status, 503);
+  assert.equal((await res.json()).code, "WORKER_UNAVAILABLE");
+  await stopping;
+  assert.equal(p.runner.generation, before, "no isolate was started after stop() began");
+  assert.equal(p.runner.running, false);
+});
