@@ -3,19 +3,23 @@
 // `authenticated`), zod body validation, and ONE insert statement (no client-side transaction),
 // through the same transaction pooler the functions use, with the functions' connection
 // settings (postgres.js `poolOptions(2)`: prepare off, a pool of 2, as a generation isolate
-// gets). Served two ways: as an Edge Function of the bench's stack (StackOptions.extraFunctions:
-// the same runtime, gateway and platform variables as the product's functions, which is what
-// "on the platform" means), and as a bare `deno run` process bound through DENO_SERVE_ADDRESS
+// gets) and their way of sending a statement (values inlined: one round trip, sql_literals.ts).
+// Served two ways: as an Edge Function of the bench's stack (StackOptions.extraFunctions: the
+// same runtime, gateway and platform variables as the product's functions, which is what "on
+// the platform" means), and as a bare `deno run` process bound through DENO_SERVE_ADDRESS
 // (FLOOR_* variables), a reference without the runtime.
 import { Hono } from "hono";
 import { z } from "zod";
 import * as jose from "jose";
 import postgres from "postgres";
 import { poolOptions } from "../supabase/functions/_shared/db.ts";
+import { inlined } from "../supabase/functions/_shared/sql_literals.ts";
 
 const env = (name: string) => Deno.env.get(`FLOOR_${name}`) ?? Deno.env.get(`SUPABASE_${name}`);
 const jwks = jose.createLocalJWKSet(JSON.parse(env("JWKS") ?? '{"keys":[]}'));
 const sql = postgres(env("DB_URL") ?? "", poolOptions(2));
+// The functions' way of sending a statement: values inlined, one round trip (db.ts).
+const q = inlined(sql);
 
 const body = z.strictObject({
   task_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
@@ -39,7 +43,7 @@ app.post("/", async (c) => {
   }
   const parsed = body.safeParse(await c.req.json().catch(() => null));
   if (!parsed.success) return c.json({ error: { code: "validation_failed" } }, 400);
-  const [row] = await sql`
+  const [row] = await q`
     insert into bench.floor_jobs (user_id, task_id, prompt)
     values (${sub}::uuid, ${parsed.data.task_id}, ${parsed.data.prompt})
     returning id`;

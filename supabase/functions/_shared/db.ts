@@ -7,8 +7,11 @@
 // statement: there is no client-side transaction anywhere (a multi-statement transaction would
 // also be where postgres.js 3.4 can throw from a connection reset into nobody's hands). State that
 // must outlive a statement lives in tables; locks are transaction-scoped, inside the functions.
+// Each statement is sent with its values inlined as literals (sql_literals.ts): with prepare off,
+// postgres.js would take two round trips for a statement with parameters; this takes one.
 import postgres from "postgres";
 import type { Config } from "./config.ts";
+import { inlined, jsonValue } from "./sql_literals.ts";
 import type { JobKind, Provider } from "./jobs/schemas.ts";
 import type { RateBucket } from "./jobs/plans.ts";
 import type { SourceInfo } from "./jobs/plans.ts";
@@ -145,17 +148,17 @@ export function poolOptions(max: number): postgres.Options<Record<string, never>
   };
 }
 
-type Json = postgres.JSONValue;
-
 export function createDb(config: Config) {
   const sql = postgres(config.SUPABASE_DB_URL, poolOptions(config.dbPoolSize));
-  const json = (v: unknown) => sql.json(JSON.parse(JSON.stringify(v)) as Json);
+  /** One statement with its values inlined (sql_literals.ts): one round trip, not two. */
+  const q = inlined(sql);
+  const json = jsonValue;
 
   const completions = createBatcher<
     { job_id: string; lease_token: string; outputs: OutputRef[] },
     boolean
   >(async (batch) => {
-    const rows = await sql<{ job_id: string; ok: boolean }[]>`
+    const rows = await q<{ job_id: string; ok: boolean }[]>`
       select * from bff.complete_jobs(${json(batch)})`;
     const ok = new Map(rows.map((r) => [r.job_id, r.ok]));
     return batch.map((b) => ok.get(b.job_id) === true);
@@ -165,7 +168,7 @@ export function createDb(config: Config) {
     sql,
 
     async enqueueJob(i: EnqueueInput): Promise<EnqueueResult> {
-      const [row] = await sql<
+      const [row] = await q<
         {
           outcome: EnqueueResult["outcome"];
           job_id: string | null;
@@ -194,20 +197,20 @@ export function createDb(config: Config) {
     },
 
     async claimJobs(limit: number, leaseSeconds: number, tripoCap: number): Promise<ClaimedJob[]> {
-      return await sql<ClaimedJob[]>`
+      return await q<ClaimedJob[]>`
         select * from bff.claim_jobs(${limit}, ${leaseSeconds}, ${tripoCap})`;
     },
 
     async heartbeat(jobId: string, lease: string, leaseSeconds: number): Promise<boolean> {
       const [r] =
-        await sql`select bff.heartbeat(${jobId}::uuid, ${lease}::uuid, ${leaseSeconds}) as ok`;
+        await q`select bff.heartbeat(${jobId}::uuid, ${lease}::uuid, ${leaseSeconds}) as ok`;
       return r.ok === true;
     },
 
     /** Hands back held leases at once (an isolate shutting down), so others take the jobs. */
     async releaseLeases(tokens: string[]): Promise<number> {
       if (tokens.length === 0) return 0;
-      const [r] = await sql`select bff.release_leases(${json(tokens)}) as n`;
+      const [r] = await q`select bff.release_leases(${json(tokens)}) as n`;
       return Number(r.n);
     },
 
@@ -215,7 +218,7 @@ export function createDb(config: Config) {
       jobId: string,
       lease: string,
     ): Promise<"ok" | "submitted" | "ambiguous" | "lease_lost"> {
-      const [r] = await sql`select bff.begin_submit(${jobId}::uuid, ${lease}::uuid) as r`;
+      const [r] = await q`select bff.begin_submit(${jobId}::uuid, ${lease}::uuid) as r`;
       return r.r;
     },
 
@@ -226,7 +229,7 @@ export function createDb(config: Config) {
       providerTaskId: string,
       firstPollSeconds: number | null = null,
     ): Promise<boolean> {
-      const [r] = await sql`
+      const [r] = await q`
         select bff.record_submission(${jobId}::uuid, ${lease}::uuid, ${providerTaskId},
           ${firstPollSeconds}) as ok`;
       return r.ok === true;
@@ -240,7 +243,7 @@ export function createDb(config: Config) {
       etaSeconds: number | null = null,
     ): Promise<boolean> {
       const eta = etaSeconds === null ? null : Math.round(etaSeconds);
-      const [r] = await sql`
+      const [r] = await q`
         select bff.record_progress(${jobId}::uuid, ${lease}::uuid, ${Math.round(progress)},
           ${nextRunSeconds}, ${eta}) as ok`;
       return r.ok === true;
@@ -255,7 +258,7 @@ export function createDb(config: Config) {
     },
 
     async failJob(jobId: string, lease: string, code: string, message: string): Promise<boolean> {
-      const [r] = await sql`
+      const [r] = await q`
         select bff.fail_job(${jobId}::uuid, ${lease}::uuid, ${code}, ${message}) as ok`;
       return r.ok === true;
     },
@@ -268,7 +271,7 @@ export function createDb(config: Config) {
       retryAfterSeconds: number | null,
       clearSubmit: boolean,
     ): Promise<"retrying" | "failed" | "lease_lost"> {
-      const [r] = await sql`
+      const [r] = await q`
         select bff.retry_job(${jobId}::uuid, ${lease}::uuid, ${code}, ${message},
           ${retryAfterSeconds}, ${clearSubmit}) as r`;
       return r.r;
@@ -278,12 +281,12 @@ export function createDb(config: Config) {
       jobId: string,
       userId: string,
     ): Promise<"cancelled" | "not_found" | "already_finished"> {
-      const [r] = await sql`select bff.cancel_job(${jobId}::uuid, ${userId}::uuid) as r`;
+      const [r] = await q`select bff.cancel_job(${jobId}::uuid, ${userId}::uuid) as r`;
       return r.r;
     },
 
     async jobStatus(jobId: string, userId: string): Promise<JobStatusRow | undefined> {
-      const [r] = await sql<{ view: unknown; outputs: OutputRef[]; conversions: unknown }[]>`
+      const [r] = await q<{ view: unknown; outputs: OutputRef[]; conversions: unknown }[]>`
         select * from bff.job_status(${jobId}::uuid, ${userId}::uuid)`;
       return r
         ? {
@@ -300,14 +303,14 @@ export function createDb(config: Config) {
       bucket: string,
       path: string,
     ): Promise<SourceInfo | null> {
-      const [r] = await sql<{ task_id: string; model_id: string; model_version: string | null }[]>`
+      const [r] = await q<{ task_id: string; model_id: string; model_version: string | null }[]>`
         select * from bff.find_source_model(${userId}::uuid, ${bucket}, ${path})`;
       return r ? { taskId: r.task_id, modelId: r.model_id, modelVersion: r.model_version } : null;
     },
 
     /** Whether `draftTaskId` is the provider id of one of the caller's own finished models. */
     async ownsDraft(userId: string, draftTaskId: string): Promise<boolean> {
-      const [r] = await sql`select bff.owns_draft(${userId}::uuid, ${draftTaskId}) as ok`;
+      const [r] = await q`select bff.owns_draft(${userId}::uuid, ${draftTaskId}) as ok`;
       return r.ok === true;
     },
 
@@ -317,14 +320,14 @@ export function createDb(config: Config) {
       limit: number,
       before?: number,
     ): Promise<CreditStatement> {
-      const [r] = await sql<{ s: CreditStatement }[]>`
+      const [r] = await q<{ s: CreditStatement }[]>`
         select bff.credit_statement(${userId}::uuid, ${signupGrant}, ${limit},
           ${before ?? null}) as s`;
       return r.s;
     },
 
     async creditPrices(): Promise<Record<string, number>> {
-      const [r] = await sql<{ p: Record<string, number> }[]>`select bff.credit_price_list() as p`;
+      const [r] = await q<{ p: Record<string, number> }[]>`select bff.credit_price_list() as p`;
       return r.p;
     },
 
@@ -336,20 +339,20 @@ export function createDb(config: Config) {
     ): Promise<GrantResult> {
       // entry_id is a bigint, which postgres.js hands over as a string: the API says number
       // (ledger ids stay far below 2^53).
-      const [r] = await sql<(Omit<GrantResult, "entry_id"> & { entry_id: string | null })[]>`
+      const [r] = await q<(Omit<GrantResult, "entry_id"> & { entry_id: string | null })[]>`
         select * from bff.grant_credits(${userId}::uuid, ${amount}, ${reason}, ${idempotencyKey})`;
       return { ...r, entry_id: r.entry_id === null ? null : Number(r.entry_id) };
     },
 
     async setCreditPrices(prices: Record<string, number>): Promise<Record<string, number>> {
-      const [r] = await sql<{ p: Record<string, number> }[]>`
+      const [r] = await q<{ p: Record<string, number> }[]>`
         select bff.set_credit_prices(${json(prices)}) as p`;
       return r.p;
     },
 
     /** The operators' views (service role only in SQL; the ops function checks the caller). */
     async opsOverview(creditRows: number): Promise<OpsOverview> {
-      const [r] = await sql<{ o: OpsOverview }[]>`
+      const [r] = await q<{ o: OpsOverview }[]>`
         select json_build_object(
           'queue', (select coalesce(json_agg(q order by q.state, q.provider), '[]')
                     from bff.queue_overview q),
@@ -365,7 +368,7 @@ export function createDb(config: Config) {
 
     /** Earliest time a non-terminal job becomes due (process-jobs waits for it when close). */
     async nextDueAt(): Promise<Date | null> {
-      const [r] = await sql`select bff.next_due_at() as at`;
+      const [r] = await q`select bff.next_due_at() as at`;
       return r?.at ?? null;
     },
 
