@@ -28,7 +28,10 @@ export function guard(
     info.ok = true;
   } catch (e) {
     if (!(e instanceof Bad) && !(e instanceof RangeError) && !(e instanceof SyntaxError)) throw e;
-    info.error = e instanceof RangeError ? `truncated or malformed (${e.message})` : e.message;
+    // Read once as an Error: Bad, RangeError and SyntaxError have the same shape, so the type
+    // checker narrows the branch after `instanceof RangeError` to never.
+    const message = (e as Error).message;
+    info.error = e instanceof RangeError ? `truncated or malformed (${message})` : message;
   }
   return info;
 }
