@@ -152,21 +152,18 @@ export function createDb(config: Config) {
   const sql = postgres(config.SUPABASE_DB_URL, poolOptions(config.dbPoolSize));
   /** One statement with its values inlined (sql_literals.ts): one round trip, not two. */
   const q = inlined(sql);
-  const json = jsonValue;
 
   const completions = createBatcher<
     { job_id: string; lease_token: string; outputs: OutputRef[] },
     boolean
   >(async (batch) => {
     const rows = await q<{ job_id: string; ok: boolean }[]>`
-      select * from bff.complete_jobs(${json(batch)})`;
+      select * from bff.complete_jobs(${jsonValue(batch)})`;
     const ok = new Map(rows.map((r) => [r.job_id, r.ok]));
     return batch.map((b) => ok.get(b.job_id) === true);
   });
 
   return {
-    sql,
-
     async enqueueJob(i: EnqueueInput): Promise<EnqueueResult> {
       const [row] = await q<
         {
@@ -179,9 +176,9 @@ export function createDb(config: Config) {
       >`
         select * from bff.enqueue_job(
           ${i.userId}::uuid, ${i.kind}, ${i.provider}, ${i.clientTaskId},
-          ${json(i.request)}, ${i.idempotencyKey}, ${i.requestHash},
+          ${jsonValue(i.request)}, ${i.idempotencyKey}, ${i.requestHash},
           ${i.rateBucket}, ${i.rateLimit}, ${i.maxActive}, ${i.outputs},
-          ${json(i.rows)}, ${i.maxAttempts}, ${i.deadlineSeconds}, ${i.signupGrant})`;
+          ${jsonValue(i.rows)}, ${i.maxAttempts}, ${i.deadlineSeconds}, ${i.signupGrant})`;
       switch (row.outcome) {
         case "created":
         case "existing":
@@ -210,7 +207,7 @@ export function createDb(config: Config) {
     /** Hands back held leases at once (an isolate shutting down), so others take the jobs. */
     async releaseLeases(tokens: string[]): Promise<number> {
       if (tokens.length === 0) return 0;
-      const [r] = await q`select bff.release_leases(${json(tokens)}) as n`;
+      const [r] = await q`select bff.release_leases(${jsonValue(tokens)}) as n`;
       return Number(r.n);
     },
 
@@ -346,7 +343,7 @@ export function createDb(config: Config) {
 
     async setCreditPrices(prices: Record<string, number>): Promise<Record<string, number>> {
       const [r] = await q<{ p: Record<string, number> }[]>`
-        select bff.set_credit_prices(${json(prices)}) as p`;
+        select bff.set_credit_prices(${jsonValue(prices)}) as p`;
       return r.p;
     },
 
