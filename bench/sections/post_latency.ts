@@ -5,10 +5,8 @@
 // reference. Interleaved: each target gets BLOCKS blocks of the requests, in a rotating order,
 // so a slow spell of the shared machine lands on all of them. The Tripo cap is filled
 // (ctx.fillTripoCap), so the jobs wait in the queue while the wake-up → process-jobs → claim
-// path stays live. A diagnostic target runs the function direct with the stand-in's NOTIFY relay
-// off (bench/relay.ts), to show the share of the ratio that the platform would not have.
+// path stays live.
 import { type BenchContext, FLOOR_FN, FN, type Section, settings } from "../context.ts";
-import { withoutStandinRelay } from "../relay.ts";
 import { mapRound } from "../report.ts";
 import { fmt, percentile, round } from "../stats.ts";
 
@@ -33,12 +31,9 @@ export const postLatency: Section = {
       floor_bare: await ctx.floorUrl(),
       direct: await h.directUrl(FN),
       gateway: h.fnUrl(FN),
-      // The same, with the stand-in's NOTIFY relay off in its blocks (bench/relay.ts): the
-      // accepted event is still written, as a hosted database runs it.
-      direct_unrelayed: await h.directUrl(FN),
     };
     // Each of the function's targets against the floor served the same way.
-    const refOf = { direct: "floor", gateway: "floor_gateway", direct_unrelayed: "floor" } as const;
+    const refOf = { direct: "floor", gateway: "floor_gateway" } as const;
     await ctx.fillTripoCap();
     for (const [name, url] of Object.entries(targets)) {
       await ctx.runLoad({
@@ -61,17 +56,13 @@ export const postLatency: Section = {
       );
       for (let b = 0; b < BLOCKS; b++) {
         for (const name of names.map((_, i) => names[(i + b) % names.length])) {
-          const load = () =>
-            ctx.runLoad({
-              url: targets[name],
-              requests: perBlock,
-              concurrency: c,
-              tokens: h.tokens,
-              prefix: `${name}-c${c}-b${b}`,
-            });
-          const r = name === "direct_unrelayed"
-            ? await withoutStandinRelay(ctx.sql, load)
-            : await load();
+          const r = await ctx.runLoad({
+            url: targets[name],
+            requests: perBlock,
+            concurrency: c,
+            tokens: h.tokens,
+            prefix: `${name}-c${c}-b${b}`,
+          });
           const non202 = perBlock - (r.statuses["202"] ?? 0);
           if (non202 > 0) ctx.say(`${name} c${c}: statuses ${JSON.stringify(r.statuses)}`);
           all[name].lat.push(...r.latenciesMs);
@@ -114,18 +105,6 @@ export const postLatency: Section = {
           r50 <= 1.5 && r99 <= 3 && m.non202 === 0 && f.non202 === 0,
         );
       }
-      const un = lat.direct_unrelayed[c];
-      const fl = lat.floor[c];
-      ctx.report.info(
-        `POST ${FN} direct, ${c}, the stand-in's NOTIFY relay off (as on the platform): p50 / p99`,
-        `${fmt(un.p50, " ms")} / ${fmt(un.p99, " ms")}, ${fmt(un.rps)} req/s`,
-        `ratio to the floor function direct ${fmt(un.p50 / fl.p50)}× / ${
-          fmt(un.p99 / fl.p99)
-        }× (p50 per round: ${un.blockRatios.join(", ")}); with the relay ${
-          fmt(lat.direct[c].p50 / fl.p50)
-        }×`,
-        "diagnostic",
-      );
       const bare = lat.floor_bare[c];
       const fd = lat.floor[c];
       ctx.report.row(
@@ -148,8 +127,6 @@ export const postLatency: Section = {
         gateway_ratio_p50: round(lat.gateway[c].p50 / lat.floor_gateway[c].p50),
         gateway_ratio_p99: round(lat.gateway[c].p99 / lat.floor_gateway[c].p99),
         direct_ratio_p50_bare_floor: round(lat.direct[c].p50 / lat.floor_bare[c].p50),
-        direct_unrelayed_ratio_p50: round(lat.direct_unrelayed[c].p50 / lat.floor[c].p50),
-        direct_unrelayed_ratio_p99: round(lat.direct_unrelayed[c].p99 / lat.floor[c].p99),
       };
     }
     ctx.report.set("post_latency", out);

@@ -1,7 +1,7 @@
 // The queue in SQL, with no HTTP around: the drain (claim_jobs(50) + complete, 20,000 trivial
 // jobs, 8 connections) through the transaction pooler as the functions connect (prepare off),
-// the same straight to Postgres beside it, and through the pooler with the broadcasts off and
-// with only the stand-in's NOTIFY relay off (bench/relay.ts); then claim_jobs(8) latency behind
+// the same straight to Postgres beside it, and through the pooler with the broadcasts off; then
+// claim_jobs(8) latency behind
 // the pooler on an empty table, with 100k finished + 10k future-dated jobs, and just after the
 // drain (dead rows, not vacuumed). The stack's process-jobs is stopped throughout.
 import { type BenchContext, type Section, settings } from "../context.ts";
@@ -13,7 +13,6 @@ import {
   insertTrivialJobs,
   queueClient,
 } from "../queue.ts";
-import { withoutStandinRelay } from "../relay.ts";
 import { mapRound } from "../report.ts";
 import { fmt, median, round } from "../stats.ts";
 
@@ -38,11 +37,10 @@ export const queue: Section = {
     };
     await clean();
     const n = settings.drainJobs;
-    const runs: Record<"pooled" | "direct" | "silent" | "unrelayed", DrainResult[]> = {
+    const runs: Record<"pooled" | "direct" | "silent", DrainResult[]> = {
       pooled: [],
       direct: [],
       silent: [],
-      unrelayed: [],
     };
     const bare = { pooled: [] as number[], direct: [] as number[] };
     // The live-update triggers switched off on this (the bench's own) database: what the
@@ -54,13 +52,11 @@ export const queue: Section = {
     };
     // Alternating, so a slow spell of the machine lands on each.
     for (let i = 0; i < RUNS; i++) {
-      for (const via of ["pooled", "direct", "silent", "unrelayed"] as const) {
+      for (const via of ["pooled", "direct", "silent"] as const) {
         const url = via === "direct" ? ctx.dbUrl : s.poolerUrl;
-        const run = () => drain(url, via !== "direct", sql, users, n, "batched");
         if (via === "silent") await broadcasts(false);
         try {
-          // unrelayed: the messages written as on the platform, the stand-in's NOTIFY off.
-          runs[via].push(await (via === "unrelayed" ? withoutStandinRelay(sql, run) : run()));
+          runs[via].push(await drain(url, via !== "direct", sql, users, n, "batched"));
         } finally {
           if (via === "silent") await broadcasts(true);
         }
@@ -83,7 +79,6 @@ export const queue: Section = {
     const pooled = med(runs.pooled);
     const direct = med(runs.direct);
     const silent = med(runs.silent);
-    const unrelayed = med(runs.unrelayed);
     const bareMed = median(bare.pooled);
     // perf_floor.md's figure is the bare queue straight to Postgres: the machine's speed now.
     const machine = median(bare.direct) / BARE_REFERENCE;
@@ -102,16 +97,6 @@ export const queue: Section = {
       })`,
       line(silent),
       `with broadcasts ${fmt(pooled.jobsPerSecond / silent.jobsPerSecond)}× of this`,
-      "diagnostic",
-    );
-    ctx.report.info(
-      `queue drain through the pooler, broadcasts written but the stand-in's NOTIFY relay off (as a hosted database runs them; median of ${RUNS}: ${
-        all(runs.unrelayed)
-      })`,
-      line(unrelayed),
-      `the relay's share: the drain ${
-        fmt(pooled.jobsPerSecond / unrelayed.jobsPerSecond)
-      }× of this; broadcasts off ${fmt(silent.jobsPerSecond)} jobs/s`,
       "diagnostic",
     );
     ctx.report.info(
@@ -146,8 +131,6 @@ export const queue: Section = {
       pooled_per_job: j(perJob),
       pooled_batched_runs: runs.pooled.map((d) => round(d.jobsPerSecond)),
       pooled_batched_no_broadcast: j(silent),
-      pooled_batched_relay_off: j(unrelayed),
-      pooled_batched_relay_off_runs: runs.unrelayed.map((d) => round(d.jobsPerSecond)),
       direct_batched_runs: runs.direct.map((d) => round(d.jobsPerSecond)),
       bare_skip_locked_pooled_runs: bare.pooled.map((b) => round(b)),
       bare_skip_locked_direct_runs: bare.direct.map((b) => round(b)),

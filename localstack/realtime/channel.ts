@@ -116,7 +116,17 @@ export async function join(conn: Connection, msg: Incoming): Promise<void> {
       return await refuse("UnableToReplayMessages: Realtime was unable to replay messages");
     }
   }
-  if (conn.closed) return;
+  // Messages on the topic are announced from here on (interest.ts).
+  const interest = ctx.interest();
+  try {
+    await interest.acquire(isPrivate, name);
+  } catch (e) {
+    ctx.log(`join ${topic}: registering the topic failed: ${e instanceof Error ? e.message : e}`);
+    return await refuse(
+      "UnableToConnectToProject: Realtime was unable to connect to the project database",
+    );
+  }
+  if (conn.closed) return interest.release(isPrivate, name);
 
   const ch: Channel = {
     peer: conn,
@@ -132,6 +142,7 @@ export async function join(conn: Connection, msg: Incoming): Promise<void> {
     policies,
     replayed: new Set(replayed.map((m) => m.id)),
     closed: false,
+    release: () => interest.release(isPrivate, name),
   };
   // Registered and answered in the same turn: nothing fanned out can overtake the reply.
   conn.channels.set(topic, ch);

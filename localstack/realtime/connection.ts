@@ -16,6 +16,7 @@ import {
   type Incoming,
   type Vsn,
 } from "./protocol.ts";
+import type { TopicInterest } from "./interest.ts";
 import type { Identity } from "./tokens.ts";
 import { accessToken, broadcast, join } from "./channel.ts";
 
@@ -24,6 +25,8 @@ export interface Context {
   hub: Hub;
   /** The current pool on the direct URL (replaced on restart). */
   sql(): postgres.Sql;
+  /** The topics this stand-in announces (replaced on restart). */
+  interest(): TopicInterest;
   log(line: string): void;
   /** Whether delivery from the database is connected (`replication_ready`). */
   listening(): boolean;
@@ -98,6 +101,7 @@ export class Connection implements Peer {
 
   /** Forgets a channel without telling the client. */
   drop(ch: Channel): void {
+    if (!ch.closed) ch.release();
     ch.closed = true;
     clearTimeout(ch.timer);
     if (this.channels.get(ch.topic) === ch) this.channels.delete(ch.topic);

@@ -142,3 +142,33 @@ export function hexBytes(hex: string): Uint8Array {
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
   return out;
 }
+
+/** A topic joined (`on`) or left for good by the stand-in `holder` (listened_topics). */
+export async function listenTopic(
+  sql: postgres.Sql,
+  holder: string,
+  topic: string,
+  isPrivate: boolean,
+  on: boolean,
+): Promise<void> {
+  await sql`select realtime_standin.listen_topic(${holder}, ${topic}, ${isPrivate}, ${on})`;
+}
+
+/** Waits out the transactions that may not have seen a new listened topic (false: timed out). */
+export async function awaitWriters(sql: postgres.Sql, timeoutMs: number): Promise<boolean> {
+  const [r] = await sql<{ done: boolean }[]>`
+    select realtime_standin.await_writers(${timeoutMs}) as done`;
+  return r.done;
+}
+
+export async function renewTopics(
+  sql: postgres.Sql,
+  holder: string,
+  topics: { topic: string; private: boolean }[],
+): Promise<void> {
+  await sql`select realtime_standin.renew_topics(${holder}, ${sql.json(topics)})`;
+}
+
+export async function forgetHolder(sql: postgres.Sql, holder: string): Promise<void> {
+  await sql`select realtime_standin.forget_holder(${holder})`;
+}

@@ -36,6 +36,8 @@ export interface Channel {
   replayed: Set<string>;
   timer?: ReturnType<typeof setTimeout>;
   closed: boolean;
+  /** Gives back the topic's registration (interest.ts), once, when the channel ends. */
+  release: () => void;
 }
 
 /** What travels: a user broadcast (bytes) or a plain JSON broadcast payload. */

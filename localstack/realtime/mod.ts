@@ -10,6 +10,7 @@ import type { StackKeys } from "../keys.ts";
 import { Connection, type Context } from "./connection.ts";
 import { connect, ensurePartitions, hexBytes, type StoredMessage } from "./db.ts";
 import { Hub } from "./hub.ts";
+import { TopicInterest } from "./interest.ts";
 import { Listener } from "./listener.ts";
 import { negotiateVsn } from "./protocol.ts";
 import { socketIdentity } from "./tokens.ts";
@@ -57,6 +58,7 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
   const sockets = new Set<Connection>();
   let sql: postgres.Sql | null = null;
   let listener: Listener | null = null;
+  let interest: TopicInterest | null = null;
   let upkeep: ReturnType<typeof setInterval> | undefined;
   let state: "running" | "down" = "down";
 
@@ -66,6 +68,10 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
     sql: () => {
       if (!sql) throw new Error("realtime stand-in is not running");
       return sql;
+    },
+    interest: () => {
+      if (!interest) throw new Error("realtime stand-in is not running");
+      return interest;
     },
     log,
     listening: () => listener?.listening ?? false,
@@ -108,6 +114,7 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
       probeMs: opts.listenerProbeMs,
     });
     await listener.start();
+    interest = new TopicInterest(`${appName}:${crypto.randomUUID().slice(0, 8)}`, ctx.sql, log);
     state = "running";
   }
 
@@ -117,8 +124,10 @@ export async function createRealtime(opts: RealtimeOptions): Promise<Realtime> {
     for (const s of [...sockets]) s.close(code, reason);
     sockets.clear();
     hub.clear();
-    const [l, db] = [listener, sql];
+    const [l, db, topics] = [listener, sql, interest];
     listener = null;
+    interest = null;
+    await topics?.close();
     sql = null;
     await l?.stop();
     await db?.end({ timeout: 1 }).catch(() => {});

@@ -10,9 +10,13 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const nowS = () => Math.floor(Date.now() / 1000);
 export const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
-export async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 15_000,
+): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
   }

@@ -2,6 +2,9 @@
 // Broadcast from the database (realtime.send) delivered in commit order, also from a SECURITY
 // DEFINER function; client broadcasts gated by INSERT policies; both serializers; replay on join.
 import assert from "node:assert/strict";
+import postgres from "postgres";
+import { stack } from "../_helpers/stack.ts";
+import { CHANNEL } from "../../localstack/realtime/listener.ts";
 import { db, it, newUser } from "../_helpers/app.ts";
 import { decodeFrame, type UserBroadcast } from "../../localstack/realtime/protocol.ts";
 import {
@@ -11,6 +14,7 @@ import {
   refused,
   scope,
   send,
+  sleep,
   subscribed,
   tokenClient,
   until,
@@ -221,6 +225,86 @@ it("realtime: replay on join brings the last private messages since a time, mark
     assert.deepEqual(sub.got.map((m) => m.meta.replayed ?? false), [true, true, false]);
     assert.equal(sub.got[0].meta.id, sub.got[0].payload.id);
   } finally {
+    await cleanup(client);
+    await sc.drop();
+  }
+});
+
+it("realtime: the database announces only the topics a channel is joined on, as soon as one is, and stops when the last leaves", async () => {
+  const sc = await scope();
+  const user = await newUser("rt-interest");
+  const joined = sc.topic(user);
+  const nobody = `${joined}:nobody`;
+  // A listener of our own on the stand-in's channel sees what the database announces.
+  const heard: { topic: string; seq: number }[] = [];
+  const listener = postgres(stack.dbUrl, { max: 1, onnotice: () => {} });
+  await listener.listen(CHANNEL, (raw) => {
+    const note = JSON.parse(raw);
+    if (!Array.isArray(note)) return;
+    for (const m of note) heard.push({ topic: m.topic, seq: JSON.parse(m.payload ?? "{}").seq });
+  });
+  const seqsOn = (topic: string) => heard.filter((h) => h.topic === topic).map((h) => h.seq);
+  const client = await tokenClient(user.token);
+  try {
+    const sub = join(client, joined);
+    await subscribed(sub);
+    // Commit order is announcement order: once a later message is heard, an earlier one would
+    // have been.
+    await send(nobody, { seq: 1 });
+    await send(joined, { seq: 2 });
+    await until(() => seqsOn(joined).includes(2), "the joined topic's message");
+    assert.deepEqual(seqsOn(nobody), [], "nobody listens to that one");
+    await until(() => sub.got.length === 1, "delivery");
+    assert.equal(sub.got[0].payload.seq, 2);
+
+    await client.removeChannel(sub.ch);
+    await until(
+      async () =>
+        (await db()`select 1 from realtime_standin.listened_topics where topic = ${joined}`)
+          .length === 0,
+      "the registration removed after the last channel left",
+    );
+    await send(joined, { seq: 3 });
+    const again = join(client, joined);
+    await subscribed(again);
+    await send(joined, { seq: 4 });
+    await until(() => again.got.length === 1, "delivery after joining again");
+    assert.equal(again.got[0].payload.seq, 4);
+    assert.deepEqual(seqsOn(joined), [2, 4], "not announced while nobody was joined");
+  } finally {
+    await cleanup(client);
+    await listener.end({ timeout: 1 });
+    await sc.drop();
+  }
+});
+
+it("realtime: a join is answered only after every transaction that may have missed its registration ended", async () => {
+  const sc = await scope();
+  const user = await newUser("rt-barrier");
+  const topic = sc.topic(user);
+  const writer = await db().reserve();
+  const client = await tokenClient(user.token);
+  try {
+    // A writer that has already sent on the topic (nobody listening yet) and stays open.
+    await writer.unsafe(`begin; set local role service_role;
+      select realtime.send('{"seq": 1}', 'job', ${lit(topic)}, true);`);
+    const sub = join(client, topic);
+    await until(
+      async () =>
+        (await db()`select 1 from realtime_standin.listened_topics where topic = ${topic}`)
+          .length === 1,
+      "the topic registered",
+    );
+    await sleep(300);
+    assert.deepEqual(sub.statuses, [], "the join waits for the open writer");
+    await writer.unsafe("commit");
+    await subscribed(sub);
+    // What is sent after the answer arrives.
+    await send(topic, { seq: 2 });
+    await until(() => sub.got.some((m) => m.payload.seq === 2), "the message after the join");
+  } finally {
+    await writer.unsafe("rollback").catch(() => {});
+    writer.release();
     await cleanup(client);
     await sc.drop();
   }

@@ -141,19 +141,40 @@ select realtime_standin.ensure_partitions();
 -- on a channel the stand-in LISTENs to on the direct connection, as JSON arrays of messages in
 -- insert order, one notification per ~7.5 kB. NOTIFY delivers in commit order and drops what a
 -- rolled-back (sub)transaction sent. A message too big for a notification (8000 bytes) travels as
--- its key and is read back. One notification per statement, not per row: the platform's reader
--- costs the writer nothing, and per-row notifications made the stand-in's share of a 50-job
--- claim or completion about a sixth of its time.
+-- its key and is read back. One notification per statement, not per row, and only for the topics
+-- a stand-in has a channel joined on (listened_topics): the platform's reader costs the writer
+-- nothing, while a notifying commit takes a database-wide lock and wakes the listener, so
+-- announcing every message made the stand-in a large share of a POST's and a claim's time.
+-- The stand-in registers a topic before it answers the join, then waits out every transaction
+-- that may have checked the list before (await_writers), so nothing committed after the join's
+-- answer goes unannounced (subscribe-then-fetch stays gap-free).
+create table if not exists realtime_standin.listened_topics (
+  topic text not null,
+  private boolean not null,
+  -- The stand-in instance (one per start); a live one renews seen_at every minute.
+  holder text not null,
+  seen_at timestamptz not null default now(),
+  primary key (topic, private, holder)
+);
+revoke all on realtime_standin.listened_topics from public;
+
 drop trigger if exists realtime_standin_notify on realtime.messages;
 drop function if exists realtime_standin.notify_message();
+-- SECURITY DEFINER: whoever inserts (service_role, a user's broadcast) cannot read this schema.
 create or replace function realtime_standin.notify_messages() returns trigger
-language plpgsql set search_path = '' as $$
+language plpgsql security definer set search_path = '' as $$
 declare
   batch text := '';
   item text;
   m record;
 begin
-  for m in select * from new_rows where payload is not null or binary_payload is not null loop
+  for m in
+    select n.* from new_rows n
+    where (n.payload is not null or n.binary_payload is not null)
+      and exists (
+        select 1 from realtime_standin.listened_topics l
+        where l.topic = n.topic and l.private = n.private)
+  loop
     item := pg_catalog.json_build_object(
       'id', m.id, 'inserted_at', m.inserted_at, 'topic', m.topic, 'event', m.event,
       'private', m.private, 'payload', m.payload::text,
@@ -177,6 +198,76 @@ create or replace trigger realtime_standin_notify
   after insert on realtime.messages
   referencing new table as new_rows
   for each statement execute function realtime_standin.notify_messages();
+
+-- A topic joined on the stand-in `p_holder` (p_on) or no longer (not p_on).
+create or replace function realtime_standin.listen_topic(
+  p_holder text, p_topic text, p_private boolean, p_on boolean
+) returns void
+language plpgsql set search_path = '' as $$
+begin
+  if p_on then
+    insert into realtime_standin.listened_topics (topic, private, holder)
+    values (p_topic, p_private, p_holder)
+    on conflict (topic, private, holder) do update set seen_at = now();
+  else
+    delete from realtime_standin.listened_topics
+    where topic = p_topic and private = p_private and holder = p_holder;
+  end if;
+end;
+$$;
+
+-- Waits until every transaction of this database that held a transaction id when it was called
+-- has ended (true), or p_timeout_ms passed (false). Called after listen_topic committed: a writer
+-- whose trigger read listened_topics before that had already written its message, so it held an
+-- id, and its commit now comes before the join's answer.
+create or replace function realtime_standin.await_writers(p_timeout_ms int) returns boolean
+language plpgsql set search_path = '' as $$
+declare
+  xids xid[];
+  give_up timestamptz := pg_catalog.clock_timestamp()
+    + pg_catalog.make_interval(secs => p_timeout_ms / 1000.0);
+begin
+  select pg_catalog.array_agg(a.backend_xid) into xids
+  from pg_catalog.pg_stat_activity a
+  where a.datname = pg_catalog.current_database() and a.backend_xid is not null
+    and a.pid <> pg_catalog.pg_backend_pid();
+  while xids is not null loop
+    -- pg_stat_activity is read once per transaction unless the snapshot is dropped.
+    perform pg_catalog.pg_stat_clear_snapshot();
+    if not exists (
+      select 1 from pg_catalog.pg_stat_activity a where a.backend_xid = any (xids)
+    ) then
+      return true;
+    end if;
+    if pg_catalog.clock_timestamp() > give_up then
+      return false;
+    end if;
+    perform pg_catalog.pg_sleep(0.002);
+  end loop;
+  return true;
+end;
+$$;
+
+-- A live stand-in's topics (renewed every minute; rows gone meanwhile come back), and the rows
+-- of stand-ins that stopped renewing ten minutes ago (crashed: they only cost notifications).
+create or replace function realtime_standin.renew_topics(p_holder text, p_topics jsonb)
+returns void
+language plpgsql set search_path = '' as $$
+begin
+  insert into realtime_standin.listened_topics (topic, private, holder)
+  select t ->> 'topic', (t ->> 'private')::boolean, p_holder
+  from pg_catalog.jsonb_array_elements(p_topics) t
+  on conflict (topic, private, holder) do update set seen_at = now();
+  delete from realtime_standin.listened_topics
+  where seen_at < now() - interval '10 minutes' and holder <> p_holder;
+end;
+$$;
+
+-- Every topic of a stand-in that stops.
+create or replace function realtime_standin.forget_holder(p_holder text) returns void
+language sql set search_path = '' as $$
+  delete from realtime_standin.listened_topics where holder = p_holder;
+$$;
 
 -- Private-channel authorization as the server runs it (lib/realtime/tenants/authorization.ex), in
 -- ONE statement: read = probe rows inserted with the stand-in's own rights, then selected back as
@@ -234,4 +325,6 @@ begin
 end;
 $$;
 revoke all on function realtime_standin.ensure_partitions(), realtime_standin.notify_messages(),
+  realtime_standin.listen_topic(text, text, boolean, boolean), realtime_standin.await_writers(int),
+  realtime_standin.renew_topics(text, jsonb), realtime_standin.forget_holder(text),
   realtime_standin.authorize(text, jsonb, text, jsonb, text[], text[]) from public;
