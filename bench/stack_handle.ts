@@ -9,6 +9,8 @@ export interface StackHandle {
   stack: Stack;
   /** ES256 user tokens signed with this stack's key and `kid`, one per user. */
   tokens: string[];
+  /** `n` more tokens for the same users, each a new session: none seen by a function before. */
+  freshTokens(n: number): Promise<string[]>;
   authHeaders(i?: number): Record<string, string>;
   serviceHeaders(): Record<string, string>;
   fnUrl(name: string): string;
@@ -38,22 +40,24 @@ async function post(url: string, body: unknown, headers: Record<string, string>)
 export async function handleFor(name: string, s: Stack, users: string[]): Promise<StackHandle> {
   const now = Math.floor(Date.now() / 1000);
   // As Supabase Auth issues them now: ES256 with the project's signing key and its kid.
-  const tokens = await Promise.all(users.map((sub, i) =>
+  const sign = (i: number) =>
     signToken(s.keys, {
-      sub,
+      sub: users[i % users.length],
       role: "authenticated",
       aud: "authenticated",
-      email: `bench-${i + 1}@example.com`,
+      email: `bench-${(i % users.length) + 1}@example.com`,
+      session_id: crypto.randomUUID(),
       iat: now,
       exp: now + 3 * 3600,
-    }, "ES256")
-  ));
+    }, "ES256");
+  const tokens = await Promise.all(users.map((_, i) => sign(i)));
   const fnUrl = (fn: string) => `${s.url}/functions/v1/${fn}`;
   const serviceHeaders = () => ({ apikey: s.serviceKey, "content-type": "application/json" });
   const h: StackHandle = {
     name,
     stack: s,
     tokens,
+    freshTokens: (n) => Promise.all(Array.from({ length: n }, (_, i) => sign(i))),
     authHeaders: (i = 0) => ({
       authorization: `Bearer ${tokens[i % tokens.length]}`,
       "content-type": "application/json",

@@ -5,7 +5,9 @@
 // reference. Interleaved: each target gets BLOCKS blocks of the requests, in a rotating order,
 // so a slow spell of the shared machine lands on all of them. The Tripo cap is filled
 // (ctx.fillTripoCap), so the jobs wait in the queue while the wake-up → process-jobs → claim
-// path stays live.
+// path stays live. Functions remember the tokens they verified (auth.ts), as an app sends the
+// same access token for an hour; the floor verifies every request. A diagnostic target sends the
+// function direct a token it has never seen on every request: the floor's case.
 import { type BenchContext, FLOOR_FN, FN, type Section, settings } from "../context.ts";
 import { mapRound } from "../report.ts";
 import { fmt, percentile, round } from "../stats.ts";
@@ -31,9 +33,10 @@ export const postLatency: Section = {
       floor_bare: await ctx.floorUrl(),
       direct: await h.directUrl(FN),
       gateway: h.fnUrl(FN),
+      direct_first_use: await h.directUrl(FN),
     };
     // Each of the function's targets against the floor served the same way.
-    const refOf = { direct: "floor", gateway: "floor_gateway" } as const;
+    const refOf = { direct: "floor", gateway: "floor_gateway", direct_first_use: "floor" } as const;
     await ctx.fillTripoCap();
     for (const [name, url] of Object.entries(targets)) {
       await ctx.runLoad({
@@ -60,7 +63,7 @@ export const postLatency: Section = {
             url: targets[name],
             requests: perBlock,
             concurrency: c,
-            tokens: h.tokens,
+            tokens: name === "direct_first_use" ? await h.freshTokens(perBlock) : h.tokens,
             prefix: `${name}-c${c}-b${b}`,
           });
           const non202 = perBlock - (r.statuses["202"] ?? 0);
@@ -105,6 +108,15 @@ export const postLatency: Section = {
           r50 <= 1.5 && r99 <= 3 && m.non202 === 0 && f.non202 === 0,
         );
       }
+      const fu = lat.direct_first_use[c];
+      ctx.report.info(
+        `POST ${FN} direct, ${c}, every request with a token the function has not verified before: p50 / p99`,
+        `${fmt(fu.p50, " ms")} / ${fmt(fu.p99, " ms")}, ${fmt(fu.rps)} req/s`,
+        `ratio to the floor function direct ${fmt(fu.p50 / lat.floor[c].p50)}× / ${
+          fmt(fu.p99 / lat.floor[c].p99)
+        }× (p50 per round: ${fu.blockRatios.join(", ")})`,
+        "diagnostic",
+      );
       const bare = lat.floor_bare[c];
       const fd = lat.floor[c];
       ctx.report.row(
@@ -126,6 +138,7 @@ export const postLatency: Section = {
         direct_ratio_p99: round(lat.direct[c].p99 / lat.floor[c].p99),
         gateway_ratio_p50: round(lat.gateway[c].p50 / lat.floor_gateway[c].p50),
         gateway_ratio_p99: round(lat.gateway[c].p99 / lat.floor_gateway[c].p99),
+        direct_first_use_ratio_p50: round(lat.direct_first_use[c].p50 / lat.floor[c].p50),
         direct_ratio_p50_bare_floor: round(lat.direct[c].p50 / lat.floor_bare[c].p50),
       };
     }

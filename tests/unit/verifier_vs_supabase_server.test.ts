@@ -94,6 +94,9 @@ Deno.test("our JWKS check accepts nothing @supabase/server refuses", async () =>
       env: { url, publishableKeys: {}, secretKeys: {}, jwks },
     });
     const mine = await ours(token).then(() => true, () => false);
+    // A second use (answered from the verified tokens, when the first was accepted) says the same.
+    const again = await ours(token).then(() => true, () => false);
+    assert.equal(again, mine, `${name}: a second use answers differently`);
     answers[name] = { lib: lib.error === null, ours: mine };
     if (mine) assert.ok(lib.error === null, `${name}: ours accepts what the library refuses`);
     if (lib.error === null && !mine) {
@@ -114,4 +117,32 @@ Deno.test("a verified user carries its id and app_metadata", async () => {
   const user = await ours(cases["valid, with app_metadata"]);
   assert.equal(user.id, sub);
   assert.deepEqual(user.appMetadata, { operator: true });
+});
+
+Deno.test("a token verified before keeps the library's answer once it expires", async () => {
+  // At least a second of validity left for the first checks, whatever the clock's fraction.
+  const exp = Math.floor(Date.now() / 1000) + 2;
+  const token = await sign({ ...good, iat: exp - 1, exp });
+  const lib = () =>
+    verifyCredentials({ token, apikey: null }, {
+      auth: "user",
+      audience: "authenticated",
+      env: { url, publishableKeys: {}, secretKeys: {}, jwks },
+    }).then((r) => r.error === null);
+  const mine = () => ours(token).then(() => true, () => false);
+  assert.deepEqual([await lib(), await mine(), await mine()], [true, true, true]);
+  await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+  assert.deepEqual([await lib(), await mine()], [false, false]);
+  await assert.rejects(ours(token), /expired/);
+});
+
+Deno.test("past the bound of the verified tokens, every token still gets its own user", async () => {
+  const tokens = await Promise.all(
+    Array.from({ length: 1_100 }, () => sign({ ...good, sub: crypto.randomUUID() })),
+  );
+  for (const t of tokens) assert.equal((await ours(t)).token, t);
+  // The first ones were pushed out and are verified again; the last ones come from memory.
+  for (const t of [tokens[0], tokens[1_099]]) {
+    assert.equal((await ours(t)).id, jose.decodeJwt(t).sub);
+  }
 });

@@ -61,6 +61,22 @@ function verifyHs256(token: string, secret: Uint8Array): jose.JWTPayload {
 
 export type TokenVerifier = (token: string) => Promise<AuthUser>;
 
+/**
+ * Tokens this isolate has verified, by their exact text, with the window they are valid in. An
+ * app sends the same access token with every call for up to an hour, and the ES256 signature
+ * check was the largest single cost of a POST (a quarter of the generation isolate's CPU). The
+ * keys (SUPABASE_JWKS, the legacy secret) are fixed for an isolate's life, so the only answer
+ * that changes with time is the window, checked on every hit as jose checks it (nbf ≤ now < exp,
+ * no tolerance). Refusals are never kept. Bounded; the oldest entry goes first.
+ */
+const VERIFIED_MAX = 1_000;
+
+interface Verified {
+  user: AuthUser;
+  nbf: number;
+  exp: number;
+}
+
 export function createTokenVerifier(config: Config): TokenVerifier {
   const secret = config.legacyJwtSecret
     ? new TextEncoder().encode(config.legacyJwtSecret)
@@ -68,8 +84,23 @@ export function createTokenVerifier(config: Config): TokenVerifier {
   const jwks = config.SUPABASE_JWKS
     ? jose.createLocalJWKSet(config.SUPABASE_JWKS as jose.JSONWebKeySet)
     : undefined;
+  const verified = new Map<string, Verified>();
 
   return async (token: string): Promise<AuthUser> => {
+    const hit = verified.get(token);
+    if (hit) {
+      const now = Math.floor(Date.now() / 1000);
+      if (hit.nbf <= now && now < hit.exp) return hit.user;
+      verified.delete(token);
+      if (now >= hit.exp) throw apiError("unauthorized", "The access token has expired.");
+    }
+    const user = await verifyToken(token);
+    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+    verified.set(token, user);
+    return user.user;
+  };
+
+  async function verifyToken(token: string): Promise<Verified> {
     if (token.startsWith("sb_")) {
       throw apiError("unauthorized", "An API key is not a user: send the user's access token.");
     }
@@ -107,12 +138,16 @@ export function createTokenVerifier(config: Config): TokenVerifier {
     }
     const meta = payload.app_metadata;
     return {
-      id: payload.sub.toLowerCase(),
-      token,
-      email: typeof payload.email === "string" ? payload.email : undefined,
-      appMetadata: meta && typeof meta === "object" ? meta as Record<string, unknown> : {},
+      user: {
+        id: payload.sub.toLowerCase(),
+        token,
+        email: typeof payload.email === "string" ? payload.email : undefined,
+        appMetadata: meta && typeof meta === "object" ? meta as Record<string, unknown> : {},
+      },
+      nbf: typeof payload.nbf === "number" ? payload.nbf : -Infinity,
+      exp: payload.exp,
     };
-  };
+  }
 }
 
 function bearer(header: string | undefined): string | undefined {
