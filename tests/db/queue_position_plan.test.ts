@@ -66,9 +66,7 @@ Deno.test("queue positions stream past the queue's dead entries instead of rerea
     assert.ok(jobEntriesRead(count) <= 530, `${jobEntriesRead(count)} entries read for place 519`);
 
     // The accepted event of a new job behind them counts the same way.
-    const [me] = await sql<
-      { id: string }[]
-    >`select id from auth.users where email = 'q-1@test.local'`;
+    const [me] = await sql<{ id: string }[]>`select id from auth.users where email = 'q-1@test.local'`;
     const { result: [r], plans: enq } = await capture(
       () =>
         sql<{ outcome: string; job_id: string }[]>`
