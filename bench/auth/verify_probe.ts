@@ -28,7 +28,6 @@ const sign = () =>
   }).setProtectedHeader({ alg: "ES256", typ: "JWT", kid: "k1" }).sign(privateKey);
 // Fresh tokens for every verify of every round (warm-up included), so ours never remembers one.
 const fresh = await Promise.all(Array.from({ length: 1000 + ROUNDS * PER_ROUND }, sign));
-let next = 0;
 const token = await sign();
 
 const ours = createTokenVerifier(loadConfig({
@@ -59,7 +58,7 @@ async function time(fn: (t: string) => Promise<void>, n: number, from: number): 
 
 await time(mine, 1000, 0);
 await time(lib, 1000, 0);
-next = 1000;
+let next = 1000;
 const o: number[] = [];
 const l: number[] = [];
 const repeat: number[] = [];

@@ -143,15 +143,23 @@ export function hexBytes(hex: string): Uint8Array {
   return out;
 }
 
-/** A topic joined (`on`) or left for good by the stand-in `holder` (listened_topics). */
-export async function listenTopic(
+/** The topics `holder` has channels joined on (a new one, or all of them to renew). */
+export async function listenTopics(
+  sql: postgres.Sql,
+  holder: string,
+  topics: { topic: string; private: boolean }[],
+): Promise<void> {
+  await sql`select realtime_standin.listen_topics(${holder}, ${sql.json(topics)})`;
+}
+
+/** A topic `holder` has no channel joined on any more. */
+export async function unlistenTopic(
   sql: postgres.Sql,
   holder: string,
   topic: string,
   isPrivate: boolean,
-  on: boolean,
 ): Promise<void> {
-  await sql`select realtime_standin.listen_topic(${holder}, ${topic}, ${isPrivate}, ${on})`;
+  await sql`select realtime_standin.unlisten_topic(${holder}, ${topic}, ${isPrivate})`;
 }
 
 /** Waits out the transactions that may not have seen a new listened topic (false: timed out). */
@@ -159,14 +167,6 @@ export async function awaitWriters(sql: postgres.Sql, timeoutMs: number): Promis
   const [r] = await sql<{ done: boolean }[]>`
     select realtime_standin.await_writers(${timeoutMs}) as done`;
   return r.done;
-}
-
-export async function renewTopics(
-  sql: postgres.Sql,
-  holder: string,
-  topics: { topic: string; private: boolean }[],
-): Promise<void> {
-  await sql`select realtime_standin.renew_topics(${holder}, ${sql.json(topics)})`;
 }
 
 export async function forgetHolder(sql: postgres.Sql, holder: string): Promise<void> {

@@ -45,20 +45,22 @@ export type Outgoing =
   | { kind: "user"; ub: UserBroadcast; id?: string }
   | { kind: "json"; payload: unknown };
 
-const key = (isPrivate: boolean, name: string) => `${isPrivate ? "private" : "public"}:${name}`;
+/** A private and a public channel of the same name are different topics. */
+export const topicKey = (isPrivate: boolean, name: string) =>
+  `${isPrivate ? "private" : "public"}:${name}`;
 
 export class Hub {
   #subs = new Map<string, Set<Channel>>();
 
   add(ch: Channel): void {
-    const k = key(ch.isPrivate, ch.name);
+    const k = topicKey(ch.isPrivate, ch.name);
     let set = this.#subs.get(k);
     if (!set) this.#subs.set(k, set = new Set());
     set.add(ch);
   }
 
   remove(ch: Channel): void {
-    const k = key(ch.isPrivate, ch.name);
+    const k = topicKey(ch.isPrivate, ch.name);
     const set = this.#subs.get(k);
     set?.delete(ch);
     if (set && set.size === 0) this.#subs.delete(k);
@@ -76,7 +78,7 @@ export class Hub {
 
   /** Delivers `out` on (isPrivate, name) to every reader but `except`; returns how many got it. */
   fanout(isPrivate: boolean, name: string, out: Outgoing, except: Channel | null = null): number {
-    const set = this.#subs.get(key(isPrivate, name));
+    const set = this.#subs.get(topicKey(isPrivate, name));
     if (!set) return 0;
     const cache = new Map<Vsn, Frame | null>();
     let n = 0;

@@ -6,7 +6,8 @@
 // after the join's answer is always announced. Registrations and removals of one topic run in
 // order; the last channel leaving removes the row.
 import type postgres from "postgres";
-import { awaitWriters, forgetHolder, listenTopic, renewTopics } from "./db.ts";
+import { awaitWriters, forgetHolder, listenTopics, unlistenTopic } from "./db.ts";
+import { topicKey } from "./hub.ts";
 
 interface Entry {
   isPrivate: boolean;
@@ -44,7 +45,7 @@ export class TopicInterest {
       await this.#then(e, async () => {
         if (this.#closed) throw new Error("realtime stand-in is not running");
         if (e.registered || e.count === 0) return;
-        await listenTopic(this.#sql(), this.holder, name, isPrivate, true);
+        await listenTopics(this.#sql(), this.holder, [{ topic: name, private: isPrivate }]);
         e.registered = true;
         if (!(await awaitWriters(this.#sql(), WRITERS_TIMEOUT_MS))) {
           this.#log(`join ${name}: a writer stayed open past ${WRITERS_TIMEOUT_MS} ms`);
@@ -57,18 +58,18 @@ export class TopicInterest {
   }
 
   release(isPrivate: boolean, name: string): void {
-    const e = this.#entries.get(key(isPrivate, name));
+    const e = this.#entries.get(topicKey(isPrivate, name));
     if (!e || e.count === 0) return;
     e.count--;
     if (e.count > 0) return;
     void this.#then(e, async () => {
       if (this.#closed || e.count > 0 || !e.registered) return;
-      await listenTopic(this.#sql(), this.holder, name, isPrivate, false);
+      await unlistenTopic(this.#sql(), this.holder, name, isPrivate);
       e.registered = false;
     }).catch((err) => this.#log(`unlisten ${name}: ${err instanceof Error ? err.message : err}`))
       .finally(() => {
-        if (e.count === 0 && !e.registered && this.#entries.get(key(isPrivate, name)) === e) {
-          this.#entries.delete(key(isPrivate, name));
+        if (e.count === 0 && !e.registered && this.#entries.get(topicKey(isPrivate, name)) === e) {
+          this.#entries.delete(topicKey(isPrivate, name));
         }
       });
   }
@@ -84,7 +85,7 @@ export class TopicInterest {
   }
 
   #entry(isPrivate: boolean, name: string): Entry {
-    const k = key(isPrivate, name);
+    const k = topicKey(isPrivate, name);
     let e = this.#entries.get(k);
     if (!e) {
       e = { isPrivate, name, count: 0, registered: false, chain: Promise.resolve() };
@@ -104,11 +105,9 @@ export class TopicInterest {
       .filter((e) => e.registered)
       .map((e) => ({ topic: e.name, private: e.isPrivate }));
     try {
-      await renewTopics(this.#sql(), this.holder, topics);
+      await listenTopics(this.#sql(), this.holder, topics);
     } catch (err) {
       this.#log(`renewing listened topics: ${err instanceof Error ? err.message : err}`);
     }
   }
 }
-
-const key = (isPrivate: boolean, name: string) => `${isPrivate ? "private" : "public"}:${name}`;

@@ -199,21 +199,14 @@ create or replace trigger realtime_standin_notify
   referencing new table as new_rows
   for each statement execute function realtime_standin.notify_messages();
 
--- A topic joined on the stand-in `p_holder` (p_on) or no longer (not p_on).
-create or replace function realtime_standin.listen_topic(
-  p_holder text, p_topic text, p_private boolean, p_on boolean
+-- A topic the stand-in `p_holder` has no channel joined on any more.
+drop function if exists realtime_standin.listen_topic(text, text, boolean, boolean);
+create or replace function realtime_standin.unlisten_topic(
+  p_holder text, p_topic text, p_private boolean
 ) returns void
-language plpgsql set search_path = '' as $$
-begin
-  if p_on then
-    insert into realtime_standin.listened_topics (topic, private, holder)
-    values (p_topic, p_private, p_holder)
-    on conflict (topic, private, holder) do update set seen_at = now();
-  else
-    delete from realtime_standin.listened_topics
-    where topic = p_topic and private = p_private and holder = p_holder;
-  end if;
-end;
+language sql set search_path = '' as $$
+  delete from realtime_standin.listened_topics
+  where topic = p_topic and private = p_private and holder = p_holder;
 $$;
 
 -- Waits until every transaction of this database that held a transaction id when it was called
@@ -248,9 +241,11 @@ begin
 end;
 $$;
 
--- A live stand-in's topics (renewed every minute; rows gone meanwhile come back), and the rows
--- of stand-ins that stopped renewing ten minutes ago (crashed: they only cost notifications).
-create or replace function realtime_standin.renew_topics(p_holder text, p_topics jsonb)
+-- Topics the stand-in `p_holder` has channels joined on: a new one at a join, all of them every
+-- minute (rows gone meanwhile come back). Also drops the rows of stand-ins that stopped renewing
+-- ten minutes ago (crashed: they only cost notifications).
+drop function if exists realtime_standin.renew_topics(text, jsonb);
+create or replace function realtime_standin.listen_topics(p_holder text, p_topics jsonb)
 returns void
 language plpgsql set search_path = '' as $$
 begin
@@ -325,6 +320,6 @@ begin
 end;
 $$;
 revoke all on function realtime_standin.ensure_partitions(), realtime_standin.notify_messages(),
-  realtime_standin.listen_topic(text, text, boolean, boolean), realtime_standin.await_writers(int),
-  realtime_standin.renew_topics(text, jsonb), realtime_standin.forget_holder(text),
+  realtime_standin.unlisten_topic(text, text, boolean), realtime_standin.await_writers(int),
+  realtime_standin.listen_topics(text, jsonb), realtime_standin.forget_holder(text),
   realtime_standin.authorize(text, jsonb, text, jsonb, text[], text[]) from public;
