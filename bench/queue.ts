@@ -66,7 +66,7 @@ export function queueClient(url: string, pooled: boolean): postgres.Sql {
   return postgres(url, {
     max: 1,
     onnotice: () => {},
-    ...(pooled ? { prepare: false, fetch_types: false } : {}),
+    ...(pooled ? { prepare: false, fetch_types: false, max_pipeline: 1 } : {}),
   });
 }
 

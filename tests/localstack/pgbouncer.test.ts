@@ -35,6 +35,9 @@ function client(url: string, opts: { max?: number; prepare?: boolean } = {}): Sq
   return postgres(url, {
     max: opts.max ?? 1,
     prepare: opts.prepare ?? false,
+    // As the functions connect (db.ts poolOptions): a statement pipelined behind another can
+    // outlive the pooler's link to the server and never be answered.
+    max_pipeline: 1,
     connect_timeout: 5,
     idle_timeout: 5,
     onnotice: () => {},
@@ -252,10 +255,10 @@ Deno.test("pooler: kill() fails in-flight queries with an error, start() brings 
   });
 });
 
-// Why every function connects with `prepare: false`: postgres.js's default names its prepared
-// statements per client connection and pipelines queries. Through a transaction pooler the next
-// transaction may run on a server connection that never saw the statement; here the pipelined
-// pair never settles (and later answers on that client can be wrong).
+// Every function connects with `prepare: false`, as postgres.js documents for a transaction
+// pooler without prepared-statement support: the next transaction may run on a server connection
+// that never saw a statement prepared on another. (postgres.js 3.4.9 with its default hung here;
+// 4.x re-prepares on the error outside a transaction, which is not the functions' contract.)
 async function preparedAfterServerSwitch(prepare: boolean) {
   let outcome: Awaited<ReturnType<typeof within>> | undefined;
   await withPooler(2, async (pgb) => {
@@ -286,13 +289,6 @@ Deno.test("pooler: postgres.js with prepare: false survives a change of server c
   const outcome = await preparedAfterServerSwitch(false);
   assert.ok(outcome !== "timeout" && outcome.ok, `outcome: ${JSON.stringify(outcome)}`);
   assert.deepEqual(outcome.value, [2, 3]);
-});
-
-Deno.test("pooler: postgres.js with its default prepare: true does not (times out or fails)", async () => {
-  const outcome = await preparedAfterServerSwitch(true);
-  const correct = outcome !== "timeout" && outcome.ok &&
-    JSON.stringify(outcome.value) === JSON.stringify([2, 3]);
-  assert.ok(!correct, "named prepared statements worked through a transaction pooler");
 });
 
 Deno.test("pooler: a start prunes directories of poolers gone for a day, and only those", async () => {

@@ -4,9 +4,11 @@
 //
 // SUPABASE_DB_URL may be the transaction-mode pooler (Supavisor, port 6543), so: no named
 // prepared statements (`prepare: false`), no session state, no LISTEN, and every call is ONE
-// statement: there is no client-side transaction anywhere (a multi-statement transaction would
-// also be where postgres.js 3.4 can throw from a connection reset into nobody's hands). State that
+// statement: there is no client-side transaction anywhere (one would hold a server connection of
+// the pooler across round trips, and a reset mid-way leaves its outcome to guess). State that
 // must outlive a statement lives in tables; locks are transaction-scoped, inside the functions.
+// postgres.js 4: 3.4.9 left its whole pool hung for good after a few resets of its connections
+// (tests/db/pool_resets.test.ts).
 // Each statement is sent with its values inlined as literals (sql_literals.ts): with prepare off,
 // postgres.js would take two round trips for a statement with parameters; this takes one.
 import postgres from "postgres";
@@ -140,6 +142,16 @@ export function poolOptions(max: number): postgres.Options<Record<string, never>
     prepare: false,
     // Array types are never sent or read, so the extra catalog query per connection is skipped.
     fetch_types: false,
+    // One statement at a time per connection: a statement pipelined behind another can reach the
+    // server after the pooler has ended the first one's transaction and handed the connection to
+    // someone else, and its answer is then dropped (PgBouncer 1.18 here: "got packet from server
+    // when not linked", the query never settles; Supavisor before 2.10 the same). The pool's
+    // connections, not pipelining, give an isolate its concurrency.
+    max_pipeline: 1,
+    // The last resort against a pooler that stops answering: no statement here runs for more
+    // than a fraction of a second, so one that has not settled in 30 s (waiting included) is
+    // cancelled and rejects, instead of holding its step, or the process-jobs loop, forever.
+    query_timeout: 30,
     idle_timeout: 20,
     max_lifetime: 30 * 60,
     connect_timeout: 10,

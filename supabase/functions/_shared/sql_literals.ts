@@ -64,12 +64,9 @@ export function inlineStatement(strings: TemplateStringsArray, values: unknown[]
  * A tagged template like postgres.js's own `sql`, with the values inlined: one round trip. The
  * extended protocol (`simple: false`, not in postgres.js's types) runs one command per statement.
  */
-export function inlined(sql: postgres.Sql<Record<string, unknown>>) {
+export function inlined<Types extends Record<string, unknown>>(sql: postgres.Sql<Types>) {
   return <T extends postgres.Row[] = postgres.Row[]>(
     strings: TemplateStringsArray,
     ...values: unknown[]
-  ) =>
-    sql.unsafe<T>(inlineStatement(strings, values), [], {
-      simple: false,
-    } as postgres.UnsafeQueryOptions);
+  ) => sql.unsafe<T>(inlineStatement(strings, values), [], { simple: false });
 }
