@@ -1,7 +1,8 @@
 // The Storage and Auth stand-ins while their Postgres connections are terminated again and
-// again. postgres.js 3.4.9 throws uncaught errors into the process when a connection is reset
-// mid-transaction (and leaks rejections from work it does not await), so the stand-ins make
-// single statements only on pools with `fetch_types` off. This proves nothing escapes: the
+// again. postgres.js 3.4.9 threw uncaught errors into the process when a connection was reset
+// mid-transaction (and leaked rejections from work it did not await), and its pools could stay
+// broken; the stand-ins make single statements only, on plain postgres.js 4 pools with
+// `fetch_types` off (localstack/db/standin_pool.ts). This proves nothing escapes: the
 // test starts a stack of its own, whose stand-ins therefore run in THIS process, and counts
 // every uncaught error and unhandled rejection here. A request that meets a terminated
 // connection may fail with a 5xx (counted); every request must end, and the stand-ins must
