@@ -4,6 +4,7 @@
 // through the transaction pooler (prepare off, as the functions connect) or straight to
 // Postgres for comparison.
 import postgres from "postgres";
+import { poolOptions } from "../supabase/functions/_shared/db.ts";
 import { percentile } from "./stats.ts";
 
 const OUTPUTS = [{ bucket: "generated-assets", path: "bench/x.png", url: "http://bench/x.png" }];
@@ -63,11 +64,7 @@ async function complete(sql: postgres.Sql, mode: CompleteMode, rows: Claimed[]) 
 
 /** One client connection: through the pooler as the functions connect, else postgres.js's default. */
 export function queueClient(url: string, pooled: boolean): postgres.Sql {
-  return postgres(url, {
-    max: 1,
-    onnotice: () => {},
-    ...(pooled ? { prepare: false, fetch_types: false, max_pipeline: 1 } : {}),
-  });
+  return postgres(url, pooled ? poolOptions(1) : { max: 1, onnotice: () => {} });
 }
 
 /**

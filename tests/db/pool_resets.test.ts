@@ -3,31 +3,27 @@
 // answer or an error), and once the cuts stop the pool answers at once. postgres.js 3.4.9 failed
 // this every time: after a few cuts every query of the pool hung forever, no error, no timeout,
 // and process-jobs with it (seen in the chaos suite: jobs left waiting minutes after the last
-// cut). Plain queries, parameterized ones and pipelined pairs, as the functions and the stand-ins
-// send them.
+// cut). Plain queries, parameterized ones and pairs sent at once, as the functions and the
+// stand-ins send them.
 import postgres from "postgres";
 import assert from "node:assert/strict";
 import { startPgBouncer } from "../../localstack/db/pgbouncer.ts";
 import { PROJECT_ROOT } from "../../localstack/db/prepare.ts";
 import { poolOptions } from "../../supabase/functions/_shared/db.ts";
 import { stack } from "../_helpers/stack.ts";
+import { within } from "../_helpers/within.ts";
 
 const APP = "pool-resets-test";
 /** A query that has not settled after this long is taken as hung (the statements take ~20 ms). */
 const HUNG_MS = 12_000;
 
-/** Settles to "ok", the error's code, or "hung" after HUNG_MS; the timer is always cleared. */
+/** "ok", the error's code, or "hung" when it has not settled after HUNG_MS. */
 async function outcome(p: Promise<unknown>): Promise<string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hung = new Promise<string>((r) => timer = setTimeout(() => r("hung"), HUNG_MS));
-  try {
-    return await Promise.race([
-      p.then(() => "ok", (e) => String(e?.code ?? e?.message ?? e)),
-      hung,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const r = await within(p, HUNG_MS);
+  if (r === "timeout") return "hung";
+  if (r.ok) return "ok";
+  const e = r.error as { code?: unknown; message?: unknown } | undefined;
+  return String(e?.code ?? e?.message ?? e);
 }
 
 const count = (xs: string[]) =>

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { type PgBouncer, startPgBouncer } from "../../localstack/db/pgbouncer.ts";
 import { PROJECT_ROOT } from "../../localstack/db/prepare.ts";
 import { stack } from "../_helpers/stack.ts";
+import { within } from "../_helpers/within.ts";
 
 type Sql = ReturnType<typeof postgres>;
 const database = () => new URL(stack.dbUrl).pathname.slice(1);
@@ -42,22 +43,6 @@ function client(url: string, opts: { max?: number; prepare?: boolean } = {}): Sq
     idle_timeout: 5,
     onnotice: () => {},
   });
-}
-
-/** Settles `p` or reports "timeout" after `ms`; the timer is always cleared. */
-async function within<T>(p: Promise<T>, ms: number): Promise<
-  { ok: true; value: T } | { ok: false; error: unknown } | "timeout"
-> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), ms));
-  try {
-    return await Promise.race([
-      p.then((value) => ({ ok: true as const, value }), (error) => ({ ok: false as const, error })),
-      late,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Bounded wait for a condition (no timing is asserted, only that it happens at all). */

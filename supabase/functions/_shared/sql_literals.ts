@@ -62,7 +62,7 @@ export function inlineStatement(strings: TemplateStringsArray, values: unknown[]
 
 /**
  * A tagged template like postgres.js's own `sql`, with the values inlined: one round trip. The
- * extended protocol (`simple: false`, not in postgres.js's types) runs one command per statement.
+ * extended protocol (`simple: false`) runs one command per statement.
  */
 export function inlined<Types extends Record<string, unknown>>(sql: postgres.Sql<Types>) {
   return <T extends postgres.Row[] = postgres.Row[]>(
