@@ -36,6 +36,12 @@ const MAX_HEAVY = 8;
 /** How long an idle invocation waits for a job that becomes due soon (e.g. a poll). */
 const MAX_IDLE_WAIT_MS = 5_000;
 
+/**
+ * Waits before each try at handing back the lease of a step whose outcome could not be written:
+ * at once (another connection of the pool may be fine), then while a pooler restarts.
+ */
+const HAND_BACK_WAITS_MS = [0, 250, 1_000, 3_000];
+
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export type { InvocationSummary };
@@ -113,10 +119,33 @@ export function createWorker(deps: { config: Config; db: Db; storage: Storage; l
         ? await tripoStep(job, r, ctl.signal)
         : await heavy.run(() => openaiStep(job, r));
     } catch (e) {
-      return await outcomes.fromError(job, e);
+      try {
+        return await outcomes.fromError(job, e);
+      } catch (writeError) {
+        // Not even the outcome could be written (the database or the pooler away, a connection
+        // cut): hand the lease back so the job is due again as soon as the database answers,
+        // rather than when the lease runs out. Safe as at shutdown: a paid call that may have
+        // been sent is on record (begin_submit) and is never replayed.
+        await handBack(job);
+        throw writeError;
+      }
     } finally {
       clearInterval(timer);
       held.delete(job.lease_token);
+    }
+  }
+
+  /** Releases one job's lease, trying again while the database is away (bounded). */
+  async function handBack(job: ClaimedJob): Promise<void> {
+    for (const wait of HAND_BACK_WAITS_MS) {
+      await pause(wait);
+      try {
+        await db.releaseLeases([job.lease_token]);
+        log("warn", "step's outcome not written; lease handed back", { job_id: job.job_id });
+        return;
+      } catch {
+        // Try again after a longer wait; past the last one the lease runs out on its own.
+      }
     }
   }
 
