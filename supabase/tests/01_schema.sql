@@ -108,10 +108,11 @@ select is(
 select is_empty(
   $$ select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
      where n.nspname = 'bff' and p.prokind = 'f'
-       -- Row triggers that only set NEW's own columns, and job_view and its parts (inlined where
-       -- they are used: a SET clause would prevent that); none of them reads or writes a table.
+       -- Row triggers that only set NEW's own columns, and job_view and its parts and the queue
+       -- place bands (inlined where they are used: a SET clause would prevent that); none of
+       -- them reads or writes a table.
        and p.proname not in ('set_updated_at', 'bump_event_seq', 'job_view', 'status_of',
-                             'stored_outputs')
+                             'stored_outputs', 'queue_place_band')
        and (not p.prosecdef or not coalesce(p.proconfig, '{}') @> array['search_path=""']) $$,
   'every bff function is security definer with search_path = '''''
 );
