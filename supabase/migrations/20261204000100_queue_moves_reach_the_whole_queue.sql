@@ -35,6 +35,7 @@ as $$
 declare
   v_events jsonb;
   v_left int;
+  v_ids uuid[];
 begin
   select jsonb_agg(jsonb_build_object(
            'user_id', n.user_id,
@@ -47,23 +48,26 @@ begin
   perform bff.send_job_events(v_events);
   if v_left > 0 then
     -- A job now at place p was at most at p + v_left: it gets an event if that crossed a band.
-    update public.jobs j set event_seq = j.event_seq + 1
-    where j.id in (
-      select w.id from public.jobs w
-      where w.id in (
-        select r.id from (
-          select q.id, (row_number() over (order by q.run_at, q.id) - 1)::int as place
-          from (
-            select x.id, x.run_at from public.jobs x
-            where x.state = 'queued' and x.provider = 'tripo'
-            order by x.run_at, x.id
-            limit 1000
-          ) q
-        ) r
-        where bff.queue_place_band(r.place) <> bff.queue_place_band(r.place + v_left)
-      )
-      for update skip locked
-    );
+    -- The queue in claim order, read through the partial due index (the jobs table is mostly
+    -- history), then an id array, not a join: the renumbering stays an index probe per row
+    -- whatever the estimates.
+    select array_agg(r.id) into v_ids
+    from (
+      select q.id, (row_number() over (order by q.run_at, q.id) - 1)::int as place
+      from (
+        select x.id, x.run_at from public.jobs x
+        where x.state in ('queued', 'running') and x.state = 'queued' and x.provider = 'tripo'
+        order by x.run_at, x.id
+        limit 1000
+      ) q
+    ) r
+    where bff.queue_place_band(r.place) <> bff.queue_place_band(r.place + v_left);
+    if v_ids is not null then
+      update public.jobs j set event_seq = j.event_seq + 1
+      where j.id = any (array(
+        select w.id from public.jobs w where w.id = any (v_ids) for update skip locked
+      ));
+    end if;
   end if;
   return null;
 end
