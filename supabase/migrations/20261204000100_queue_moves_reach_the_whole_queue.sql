@@ -56,7 +56,7 @@ begin
       select q.id, (row_number() over (order by q.run_at, q.id) - 1)::int as place
       from (
         select x.id, x.run_at from public.jobs x
-        where x.state in ('queued', 'running') and x.state = 'queued' and x.provider = 'tripo'
+        where x.state = 'queued' and x.provider = 'tripo'
         order by x.run_at, x.id
         limit 1000
       ) q
