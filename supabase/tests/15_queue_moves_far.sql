@@ -4,7 +4,9 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
-select plan(9);
+select plan(12);
+-- Function call counts of this transaction (pg_stat_xact_user_functions), for the cost test.
+set local track_functions = 'all';
 
 select tests.create_user('quinn');
 
@@ -40,9 +42,27 @@ select is(bff.queue_place_band(19) <> bff.queue_place_band(20)
           and bff.queue_place_band(1000) = bff.queue_place_band(5000), true,
   'bands: each place under 20, tens under 100, fifties beyond, nothing past 1,000');
 
+create function pg_temp.place_counts() returns bigint language sql as $$
+  select coalesce(sum(calls), 0) from pg_stat_xact_user_functions
+  where schemaname = 'bff' and funcname = 'queue_position'
+$$;
+create temp table seq_before as
+  select id, event_seq from public.jobs where client_task_id like 'qm-%';
+create temp table counts_before as select pg_temp.place_counts() as n;
+
 -- The head of the queue is cancelled: one job left.
 delete from realtime.messages;
 select bff.cancel_job((select id from public.jobs where client_task_id = 'qm-0'), tests.uid('quinn'));
+select is(pg_temp.place_counts() - (select n from counts_before), 0::bigint,
+  'one left: the queue is ranked once, no renumbered job''s place is counted afresh');
+select is((select count(*)::int from realtime.messages m
+           join public.jobs j on j.id = (m.payload ->> 'task_id')::uuid
+           join seq_before b on b.id = j.id
+           where j.state = 'queued'
+             and ((m.payload ->> 'seq')::int <> j.event_seq or j.event_seq <> b.event_seq + 1)), 0,
+  'one left: each moved job''s seq went up by one, and its event carries it');
+select is(coalesce(current_setting('bff.queue_renumbering', true), ''), '',
+  'the renumbering''s setting does not outlive it (later updates send their own events)');
 select results_eq($$ select place from pg_temp.place_events() $$,
   $$ select place from pg_temp.expected(1, 1, 129) $$,
   'one left: the first 20 move, and the jobs now 29th, 39th, … 99th');
