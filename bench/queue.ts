@@ -32,6 +32,27 @@ export async function insertTrivialJobs(
   );
 }
 
+/**
+ * Inserts `count` Tripo jobs waiting for a submission slot (queued, never submitted), spread over
+ * `users`: with the cap full, claims must pass them by.
+ */
+export async function insertWaitingTripoJobs(
+  sql: postgres.Sql,
+  users: string[],
+  count: number,
+  tag: string,
+): Promise<void> {
+  await sql.unsafe(
+    `insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
+       request_hash, rate_bucket, state, run_at, deadline_at, created_at)
+     select u.users[1 + (g % array_length(u.users, 1))], 'text_to_model', 'tripo',
+       $2::text || '-' || g, '{}'::jsonb, 'bench:' || $2::text || ':' || g, 'h', 'model',
+       'queued', now() - interval '1 second', now() + interval '2 days', now() - interval '2 minutes'
+     from generate_series(1, $1::int) g, (select $3::uuid[] as users) u`,
+    [count, tag, users],
+  );
+}
+
 export type CompleteMode = "per_job" | "batched";
 
 export interface DrainResult {

@@ -2,8 +2,9 @@
 // jobs, 8 connections) through the transaction pooler as the functions connect (prepare off),
 // the same straight to Postgres beside it, and through the pooler with the broadcasts off; then
 // claim_jobs(8) latency behind
-// the pooler on an empty table, with 100k finished + 10k future-dated jobs, and just after the
-// drain (dead rows, not vacuumed). The stack's process-jobs is stopped throughout.
+// the pooler on an empty table, with 100k finished + 10k future-dated jobs, just after the
+// drain (dead rows, not vacuumed), and with the Tripo cap full and 10k Tripo jobs waiting for it.
+// The stack's process-jobs is stopped throughout.
 import { type BenchContext, type Section, settings } from "../context.ts";
 import {
   bareDrain,
@@ -11,12 +12,15 @@ import {
   drain,
   type DrainResult,
   insertTrivialJobs,
+  insertWaitingTripoJobs,
   queueClient,
 } from "../queue.ts";
 import { mapRound } from "../report.ts";
 import { fmt, median, round } from "../stats.ts";
 
 const RUNS = 3;
+/** Tripo jobs waiting behind the full cap in the last claim-latency case. */
+const WAITING = 10_000;
 const PEERS = "graphile-worker batched 9,597; pg-boss 4,554; bare SKIP LOCKED 50+one update 27,121";
 /** The bare queue's figure on the machine perf_floor.md was measured on. */
 const BARE_REFERENCE = 27_121;
@@ -172,6 +176,28 @@ export const queue: Section = {
         `empty ${pair(empty.claimP50, empty.claimP99)}`,
         "diagnostic",
       );
+      // The Tripo cap full and jobs waiting for it: a claim skips them (no slot), but reads past
+      // them in the claim indexes, which hold every unfinished job.
+      await sql`delete from public.jobs`;
+      await sql`vacuum analyze public.jobs`;
+      await ctx.fillTripoCap();
+      await insertWaitingTripoJobs(sql, users, WAITING, "backlog-waiting");
+      await sql`analyze public.jobs`;
+      const waiting = await claimLatency(client, sql, users, 200);
+      ctx.report.info(
+        `claim_jobs(8) via pooler with 8 due, the Tripo cap full and ${
+          fmt(WAITING)
+        } Tripo jobs waiting for it, p50 / p99 (with nothing due)`,
+        `${pair(waiting.claimP50, waiting.claimP99)} (${
+          fmt(waiting.claimP50 / empty.claimP50)
+        }× empty); nothing due ${pair(waiting.idleP50, waiting.idleP99)} (${
+          fmt(waiting.idleP50 / empty.idleP50)
+        }×)`,
+        `empty ${pair(empty.claimP50, empty.claimP99)}; nothing due ${
+          pair(empty.idleP50, empty.idleP99)
+        }`,
+        "diagnostic",
+      );
       ctx.report.set("claim_backlog_ms", {
         via: "pooler",
         churned_unvacuumed: mapRound(churn),
@@ -179,9 +205,12 @@ export const queue: Section = {
         backlog: mapRound(backlog),
         ratio_p50: round(claimRatio),
         idle_ratio_p50: round(idleRatio),
+        tripo_waiting_behind_full_cap: mapRound(waiting),
+        tripo_waiting_ratio_p50: round(waiting.claimP50 / empty.claimP50),
       });
     } finally {
       await client.end({ timeout: 5 });
+      await ctx.clearTripoCap();
     }
     await sql`delete from public.jobs`;
     await sql`vacuum analyze public.jobs`;
