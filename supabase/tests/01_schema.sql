@@ -110,9 +110,10 @@ select is_empty(
      where n.nspname = 'bff' and p.prokind = 'f'
        -- Row triggers that only set NEW's own columns, and job_view and its parts and the queue
        -- place bands (inlined where they are used: a SET clause would prevent that); none of
-       -- them reads or writes a table.
+       -- them reads or writes a table. And claim_candidates, inlined into claim_jobs (a definer)
+       -- for the same reason: it reads jobs, and nobody but the owner may execute it.
        and p.proname not in ('set_updated_at', 'bump_event_seq', 'job_view', 'status_of',
-                             'stored_outputs', 'queue_place_band')
+                             'stored_outputs', 'queue_place_band', 'claim_candidates')
        and (not p.prosecdef or not coalesce(p.proconfig, '{}') @> array['search_path=""']) $$,
   'every bff function is security definer with search_path = '''''
 );

@@ -5,8 +5,27 @@
 // Runs in a scratch database that is dropped afterwards.
 import postgres from "postgres";
 import assert from "node:assert/strict";
-import { planCapture, planNodes } from "../_helpers/plans.ts";
+import { type CapturedPlan, planCapture, planNodes } from "../_helpers/plans.ts";
 import { scratchDatabase } from "../_helpers/scratch_db.ts";
+
+/**
+ * The claim's candidate statement: bff.claim_candidates (inlined into claim_jobs), or the query
+ * claim_jobs ran itself before that function existed (so these tests fail on that code rather
+ * than miss it).
+ */
+const isCandidateQuery = (p: CapturedPlan) =>
+  p["Query Text"].includes("bff.claim_candidates") || p["Query Text"].includes("with recursive");
+
+/** Rows of jobs a statement read: returned by its scans or removed by their filters, all loops. */
+const jobRowsRead = (p: CapturedPlan) =>
+  planNodes(p.Plan)
+    .filter((n) => n["Relation Name"] === "jobs")
+    .reduce(
+      (sum, n) =>
+        sum + ((n["Actual Rows"] ?? 0) + (n["Rows Removed by Filter"] ?? 0)) *
+          (n["Actual Loops"] ?? 0),
+      0,
+    );
 
 Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finished jobs", async () => {
   const scratch = await scratchDatabase();
@@ -67,7 +86,7 @@ Deno.test("claim_jobs uses the partial claim index, not a scan of 100,000 finish
 
     assert.ok(plans.length >= 3, `expected nested statement plans, got ${plans.length}`);
 
-    const candidate = plans.find((p) => p["Query Text"].includes("with recursive"));
+    const candidate = plans.find(isCandidateQuery);
     assert.ok(candidate, "the candidate query's plan was captured");
     const candNodes = planNodes(candidate.Plan);
     const shown = JSON.stringify(candidate.Plan, null, 1);
@@ -130,13 +149,68 @@ Deno.test("a claim reads each user's fair share, not the user's whole backlog", 
     assert.equal(claimed.length, 10);
     assert.equal(new Set(claimed.map((c) => c.user_id)).size, 4, "every user got a slot");
 
-    const candidate = plans.find((p) => p["Query Text"].includes("with recursive"));
+    const candidate = plans.find(isCandidateQuery);
     assert.ok(candidate, "the candidate query's plan was captured");
     const read = planNodes(candidate.Plan)
       .filter((n) => n["Relation Name"] === "jobs")
       .reduce((sum, n) => sum + (n["Actual Rows"] ?? 0) * (n["Actual Loops"] ?? 0), 0);
     // Skip-scan (one row per user step), the shares (at most 10) and the due-order list (10).
     assert.ok(read > 0 && read <= 100, `the candidate query read ${read} job rows`);
+  } finally {
+    await sql.end();
+    await scratch.drop();
+  }
+});
+
+Deno.test("with the Tripo cap full, a claim never reads the Tripo jobs waiting for a slot", async () => {
+  const scratch = await scratchDatabase();
+  const { sql, capture } = planCapture(postgres, scratch.url);
+  try {
+    await sql`
+      insert into auth.users (id, email)
+      select gen_random_uuid(), 'cap-' || i || '@test.local' from generate_series(1, 50) as i`;
+    // The cap (5) full of submitted tasks, 2,000 Tripo jobs waiting for a slot, 10 OpenAI jobs due.
+    await sql`
+      insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
+        request_hash, rate_bucket, state, provider_task_id, submitted_at, run_at, deadline_at)
+      select u.ids[1 + i % 50], 'text_to_model', 'tripo', 'flight-' || i, '{}', 'hdr:flight-' || i,
+        'h', 'b', 'running', 'task-' || i, now(), now() + interval '1 hour', now() + interval '2 hours'
+      from generate_series(1, 5) as i, (select array_agg(id) as ids from auth.users) as u`;
+    await sql`
+      insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
+        request_hash, rate_bucket, run_at, deadline_at)
+      select u.ids[1 + i % 50], 'text_to_model', 'tripo', 'wait-' || i, '{}', 'hdr:wait-' || i,
+        'h', 'b', now() - interval '1 minute', now() + interval '2 hours'
+      from generate_series(1, 2000) as i, (select array_agg(id) as ids from auth.users) as u`;
+    await sql`
+      insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
+        request_hash, rate_bucket, run_at, deadline_at)
+      select u.ids[1 + i % 50], 'image_to_image', 'openai', 'ready-' || i, '{}', 'hdr:ready-' || i,
+        'h', 'b', now() - interval '1 second', now() + interval '2 hours'
+      from generate_series(1, 10) as i, (select array_agg(id) as ids from auth.users) as u`;
+    await sql`analyze public.jobs`;
+
+    const { result: [claimed, again], plans } = await capture(async () => [
+      await sql<{ provider: string }[]>`select * from bff.claim_jobs(8, 60, 5)`,
+      // More slots than ready jobs: the top-up pass runs too.
+      await sql<{ provider: string }[]>`select * from bff.claim_jobs(8, 60, 5)`,
+    ], { analyze: true });
+    assert.equal(claimed.length, 8, "eight of the ready jobs are claimed");
+    assert.equal(again.length, 2, "then the other two");
+    assert.ok([...claimed, ...again].every((c) => c.provider === "openai"), "no submission");
+
+    const candidates = plans.filter(isCandidateQuery).map(jobRowsRead);
+    assert.equal(candidates.length, 2, "both candidate queries' plans were captured");
+    for (const read of candidates) {
+      assert.ok(read <= 100, `a candidate query read ${read} job rows (2,000 wait behind the cap)`);
+    }
+    const topUp = plans
+      .filter((p) => p["Query Text"].startsWith("select v_ids || coalesce(array_agg(t.id)"))
+      .map(jobRowsRead);
+    assert.ok(topUp.length > 0, "the top-up pass ran");
+    for (const read of topUp) {
+      assert.ok(read <= 100, `the top-up pass read ${read} job rows (2,000 wait behind the cap)`);
+    }
   } finally {
     await sql.end();
     await scratch.drop();
