@@ -42,7 +42,8 @@ as $$
               as needs_submit, 1 as n
      from public.jobs j
      where (case when p_submit then j.state in ('queued', 'running')
-            else j.state not in ('succeeded', 'failed', 'cancelled') end) and j.run_at <= now() and j.user_id >= p_start
+            else j.state not in ('succeeded', 'failed', 'cancelled') end)
+       and j.run_at <= now() and j.user_id >= p_start
        and (p_submit or j.provider <> 'tripo'
             or j.provider_task_id is not null or j.submitted_at is not null)
      order by j.user_id, j.run_at limit 1)
@@ -55,7 +56,8 @@ as $$
               as needs_submit
       from public.jobs j
       where (case when p_submit then j.state in ('queued', 'running')
-            else j.state not in ('succeeded', 'failed', 'cancelled') end) and j.run_at <= now() and j.user_id > f.uid
+            else j.state not in ('succeeded', 'failed', 'cancelled') end)
+        and j.run_at <= now() and j.user_id > f.uid
         and (p_submit or j.provider <> 'tripo'
             or j.provider_task_id is not null or j.submitted_at is not null)
       order by j.user_id, j.run_at limit 1
@@ -68,7 +70,8 @@ as $$
               as needs_submit, 1 as n
      from public.jobs j
      where (case when p_submit then j.state in ('queued', 'running')
-            else j.state not in ('succeeded', 'failed', 'cancelled') end) and j.run_at <= now() and j.user_id < p_start
+            else j.state not in ('succeeded', 'failed', 'cancelled') end)
+       and j.run_at <= now() and j.user_id < p_start
        and (p_submit or j.provider <> 'tripo'
             or j.provider_task_id is not null or j.submitted_at is not null)
      order by j.user_id, j.run_at limit 1)
@@ -81,7 +84,8 @@ as $$
               as needs_submit
       from public.jobs j
       where (case when p_submit then j.state in ('queued', 'running')
-            else j.state not in ('succeeded', 'failed', 'cancelled') end) and j.run_at <= now() and j.user_id > w.uid
+            else j.state not in ('succeeded', 'failed', 'cancelled') end)
+        and j.run_at <= now() and j.user_id > w.uid
         and j.user_id < p_start
         and (p_submit or j.provider <> 'tripo'
             or j.provider_task_id is not null or j.submitted_at is not null)
@@ -118,7 +122,8 @@ as $$
               as needs_submit
         from public.jobs j
         where j.user_id = u.uid and (case when p_submit then j.state in ('queued', 'running')
-            else j.state not in ('succeeded', 'failed', 'cancelled') end) and j.run_at <= now()
+            else j.state not in ('succeeded', 'failed', 'cancelled') end)
+          and j.run_at <= now()
           and j.id <> u.id
           and (p_submit or j.provider <> 'tripo'
             or j.provider_task_id is not null or j.submitted_at is not null)
@@ -135,7 +140,8 @@ as $$
                as needs_submit
       from public.jobs j
       where (case when p_submit then j.state in ('queued', 'running')
-            else j.state not in ('succeeded', 'failed', 'cancelled') end) and j.run_at <= now()
+            else j.state not in ('succeeded', 'failed', 'cancelled') end)
+        and j.run_at <= now()
         and (p_submit or j.provider <> 'tripo'
              or j.provider_task_id is not null or j.submitted_at is not null)
       order by j.run_at
