@@ -9,45 +9,30 @@ import { percentile } from "./stats.ts";
 
 const OUTPUTS = [{ bucket: "generated-assets", path: "bench/x.png", url: "http://bench/x.png" }];
 
-/** Inserts `count` due, trivial OpenAI jobs spread over `users` (no rows, no Tripo cap path). */
+/**
+ * Inserts `count` trivial jobs spread over `users`, no rows attached: OpenAI jobs due, finished or
+ * future-dated, or (`tripo_waiting`) due Tripo jobs never submitted, which wait for a cap slot.
+ */
 export async function insertTrivialJobs(
   sql: postgres.Sql,
   users: string[],
   count: number,
   tag: string,
-  state: "due" | "finished" | "future" = "due",
+  state: "due" | "finished" | "future" | "tripo_waiting" = "due",
 ): Promise<void> {
   const runAt = state === "future" ? "now() + interval '1 day'" : "now() - interval '1 second'";
   const terminal = state === "finished";
+  const [kind, provider, bucket] = state === "tripo_waiting"
+    ? ["text_to_model", "tripo", "model"]
+    : ["image_to_image", "openai", "image"];
   await sql.unsafe(
     `insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
        request_hash, rate_bucket, state, run_at, deadline_at, finished_at, created_at)
-     select u.users[1 + (g % array_length(u.users, 1))], 'image_to_image', 'openai',
-       $2::text || '-' || g, '{}'::jsonb, 'bench:' || $2::text || ':' || g, 'h', 'image',
+     select u.users[1 + (g % array_length(u.users, 1))], '${kind}', '${provider}',
+       $2::text || '-' || g, '{}'::jsonb, 'bench:' || $2::text || ':' || g, 'h', '${bucket}',
        ${terminal ? "'succeeded'" : "'queued'"}, ${runAt}, now() + interval '2 days',
        ${terminal ? "now() - (g % 1000) * interval '1 second'" : "null"},
        now() - interval '2 minutes'
-     from generate_series(1, $1::int) g, (select $3::uuid[] as users) u`,
-    [count, tag, users],
-  );
-}
-
-/**
- * Inserts `count` Tripo jobs waiting for a submission slot (queued, never submitted), spread over
- * `users`: with the cap full, claims must pass them by.
- */
-export async function insertWaitingTripoJobs(
-  sql: postgres.Sql,
-  users: string[],
-  count: number,
-  tag: string,
-): Promise<void> {
-  await sql.unsafe(
-    `insert into public.jobs (user_id, kind, provider, client_task_id, request, idempotency_key,
-       request_hash, rate_bucket, state, run_at, deadline_at, created_at)
-     select u.users[1 + (g % array_length(u.users, 1))], 'text_to_model', 'tripo',
-       $2::text || '-' || g, '{}'::jsonb, 'bench:' || $2::text || ':' || g, 'h', 'model',
-       'queued', now() - interval '1 second', now() + interval '2 days', now() - interval '2 minutes'
      from generate_series(1, $1::int) g, (select $3::uuid[] as users) u`,
     [count, tag, users],
   );

@@ -11,6 +11,7 @@ import { fmt, round, sleep, waitFor } from "../stats.ts";
 
 const GLB_BYTES = 200_000_000;
 
+/** What bench/upload_probe.ts prints. */
 interface ProbeRun {
   seconds: number;
   rss_growth_mib: number;
@@ -108,10 +109,7 @@ export const largeModel: Section = {
         stdout: "piped",
         stderr: "inherit",
       }).output();
-      return JSON.parse(new TextDecoder().decode(out.stdout)) as {
-        seconds: number;
-        rss_growth_mib: number;
-      };
+      return JSON.parse(new TextDecoder().decode(out.stdout)) as ProbeRun;
     };
     const runs = { native: [] as ProbeRun[], transform: [] as ProbeRun[] };
     for (let i = 0; i < 2; i++) {

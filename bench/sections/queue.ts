@@ -12,7 +12,6 @@ import {
   drain,
   type DrainResult,
   insertTrivialJobs,
-  insertWaitingTripoJobs,
   queueClient,
 } from "../queue.ts";
 import { mapRound } from "../report.ts";
@@ -181,7 +180,7 @@ export const queue: Section = {
       await sql`delete from public.jobs`;
       await sql`vacuum analyze public.jobs`;
       await ctx.fillTripoCap();
-      await insertWaitingTripoJobs(sql, users, WAITING, "backlog-waiting");
+      await insertTrivialJobs(sql, users, WAITING, "backlog-waiting", "tripo_waiting");
       await sql`analyze public.jobs`;
       const waiting = await claimLatency(client, sql, users, 200);
       ctx.report.info(
