@@ -182,7 +182,8 @@ set search_path = ''
 -- One generic plan per statement, made once per connection: planning the candidate query costs
 -- more than running it, and custom plans were being re-made on every call. The statements are
 -- written so that the generic plans read the partial claimable indexes: ordering the skip-scan
--- by (user_id, run_at) is something only jobs_claimable_idx can deliver.
+-- by (user_id, run_at) is something only jobs_claimable_idx (with the cap full,
+-- jobs_ready_claimable_idx) can deliver.
 set plan_cache_mode = force_generic_plan
 as $$
 declare
